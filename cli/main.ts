@@ -1,0 +1,45 @@
+import { ConfigError, TopologyError } from '../core/index.ts';
+
+/** Each command lives in its own module exporting `run(args): Promise<number>` (the exit code). */
+const commands: Record<string, { summary: string; load: () => Promise<{ run: (args: string[]) => Promise<number> }> }> = {
+  topology: { summary: 'topology plan|apply   compare with / declare on the broker', load: () => import('./topology.ts') },
+  worker: { summary: 'worker [--replicas N] [--concurrency C]   run the demo processor', load: () => import('./worker.ts') },
+  api: { summary: 'api   run the HTTP API (PORT, default 3000)', load: () => import('./api.ts') },
+  start: { summary: 'start   broker (if needed), topology, API and two workers, for a newcomer', load: () => import('./start.ts') },
+};
+
+export const USAGE = `Usage: warren <command> [options]
+
+Commands:
+${Object.values(commands)
+  .map((c) => `  ${c.summary}`)
+  .join('\n')}
+
+Environment: AMQP_URL (comma-separated for a cluster), TOPOLOGY, DATABASE_URL, DATA_DIR, PORT, LOG_LEVEL.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE);
+    return name ? 0 : 1;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    process.stderr.write(`warren: unknown command "${name}"\n\n${USAGE}`);
+    return 1;
+  }
+  try {
+    const mod = await cmd.load();
+    return await mod.run(rest);
+  } catch (err) {
+    if (err instanceof TopologyError) {
+      process.stderr.write(`warren ${name}: invalid topology; nothing was declared.\n${err.message}\n`);
+    } else if (err instanceof ConfigError) {
+      process.stderr.write(`warren ${name}: configuration error: ${err.message}\n`);
+    } else {
+      process.stderr.write(`warren ${name}: ${(err as Error).stack ?? String(err)}\n`);
+    }
+    return 1;
+  }
+}

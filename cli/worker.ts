@@ -1,0 +1,5 @@
+// Placeholder while the command is being built in this session.
+export async function run(_args: string[]): Promise<number> {
+  process.stderr.write('warren worker: not built yet\n');
+  return 1;
+}

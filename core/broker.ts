@@ -1,0 +1,72 @@
+import amqp, { type AmqpConnectionManager } from 'amqp-connection-manager';
+import type { Logger } from './logger.ts';
+import { redactUrl } from './logger.ts';
+
+export type { AmqpConnectionManager };
+
+export interface BrokerOptions {
+  urls: readonly string[];
+  logger: Logger;
+  /** A name shown in the broker's connection list (management UI). */
+  connectionName: string;
+  heartbeatSeconds?: number;
+  reconnectSeconds?: number;
+}
+
+/**
+ * One long-lived, reconnecting connection per process. amqp-connection-manager round-robins over
+ * the URL list, so a cluster's nodes are tried in turn when one is gone.
+ */
+export function connectBroker(options: BrokerOptions): AmqpConnectionManager {
+  const log = options.logger.child({ component: 'broker' });
+  const conn = amqp.connect([...options.urls], {
+    heartbeatIntervalInSeconds: options.heartbeatSeconds ?? 10,
+    reconnectTimeInSeconds: options.reconnectSeconds ?? 1,
+    connectionOptions: { clientProperties: { connection_name: options.connectionName } },
+  });
+  let everConnected = false;
+  let lastFailure = '';
+  conn.on('connect', ({ url }) => {
+    log.info(
+      { broker: redactUrl(String(typeof url === 'string' ? url : (url as { hostname?: string }).hostname)) },
+      everConnected ? 'broker reconnected' : 'broker connected',
+    );
+    everConnected = true;
+  });
+  conn.on('disconnect', ({ err }) => {
+    log.warn({ err }, 'broker disconnected; reconnecting');
+  });
+  conn.on('connectFailed', ({ err, url }) => {
+    // Logged once per distinct failure so a long outage does not flood the log.
+    const key = `${String(url)}:${err?.message}`;
+    if (key === lastFailure) return;
+    lastFailure = key;
+    log.warn({ err: { message: err?.message }, broker: redactUrl(String(url)) }, everConnected ? 'broker unreachable; retrying' : 'waiting for the broker');
+  });
+  conn.on('blocked', ({ reason }) => log.warn({ reason }, 'broker blocked the connection'));
+  conn.on('unblocked', () => log.info('broker unblocked the connection'));
+  return conn;
+}
+
+/** The vhost an AMQP URL names ("/" when its path is empty). */
+export function vhostOf(url: string): string {
+  const u = new URL(url);
+  const path = u.pathname.replace(/^\//, '');
+  return path === '' ? '/' : decodeURIComponent(path);
+}
+
+/** Replaces the vhost of an AMQP URL. */
+export function withVhost(url: string, vhost: string): string {
+  const u = new URL(url);
+  u.pathname = `/${encodeURIComponent(vhost)}`;
+  return u.toString();
+}
+
+/** Credentials of an AMQP URL (guest/guest when absent, as amqplib does). */
+export function credentialsOf(url: string): { username: string; password: string } {
+  const u = new URL(url);
+  return {
+    username: u.username ? decodeURIComponent(u.username) : 'guest',
+    password: u.password ? decodeURIComponent(u.password) : 'guest',
+  };
+}

@@ -1,0 +1,6 @@
+export * from './broker.ts';
+export * from './env.ts';
+export * from './errors.ts';
+export * from './logger.ts';
+export * from './management.ts';
+export * from './message.ts';

@@ -1,0 +1,102 @@
+/**
+ * The wire contract between the API, the workers and the dead-letter tools. Header names are
+ * stable: scripts and other teams' services read them.
+ *
+ * Request  (exchange/routing key from the topology's main queue binding; tutorial: processing/request)
+ *   body: JSON {"requestId": string, "data": any}; properties: persistent, messageId = requestId,
+ *   correlationId = requestId, contentType application/json, headers may carry traceparent.
+ * Result   (the results queue's binding; tutorial: processing/result)
+ *   body: JSON {"requestId", "result", "attempts", "processedAt"}; correlationId = requestId.
+ * Dead letter (the main queue's dead-letter exchange)
+ *   body: the original body, unchanged; headers below say why.
+ */
+export const HEADERS = {
+  /** Attempts already made and failed (0 or absent on the first delivery). */
+  attempt: 'x-warren-attempt',
+  /** Time of the first failure (ISO 8601), kept across retries. */
+  firstFailure: 'x-warren-first-failure',
+  lastFailure: 'x-warren-last-failure',
+  /** Dead-letter reason code: malformed | permanent | max-attempts | delivery-limit | timeout. */
+  reason: 'x-warren-reason',
+  errorCode: 'x-warren-error-code',
+  errorMessage: 'x-warren-error-message',
+  errorStack: 'x-warren-error-stack',
+  /** Number of attempts made when dead-lettered. */
+  attempts: 'x-warren-attempts',
+  /** The queue the message was consumed from when it failed. */
+  originQueue: 'x-warren-origin-queue',
+  deadAt: 'x-warren-dead-at',
+  /** JSON array of {at, code, message} for each failed attempt (bounded). */
+  history: 'x-warren-history',
+  /** W3C trace context. */
+  traceparent: 'traceparent',
+  tracestate: 'tracestate',
+  /** Replays done by `warren dlq replay` (kept when the attempt count is reset). */
+  replays: 'x-warren-replays',
+} as const;
+
+export type DeadReason = 'malformed' | 'permanent' | 'max-attempts' | 'delivery-limit' | 'timeout';
+
+export interface RequestMessage {
+  requestId: string;
+  data: unknown;
+}
+
+export interface ResultMessage {
+  requestId: string;
+  result: unknown;
+  attempts: number;
+  processedAt: string;
+}
+
+/** Parses a request body; returns a reason instead of throwing, for dead-lettering as malformed. */
+export function decodeRequest(body: Buffer): { ok: true; value: RequestMessage } | { ok: false; reason: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'body is not valid JSON' };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { ok: false, reason: 'body is not a JSON object' };
+  const o = parsed as Record<string, unknown>;
+  if (typeof o.requestId !== 'string' || o.requestId === '') return { ok: false, reason: 'missing field requestId (a non-empty string)' };
+  if (!('data' in o)) return { ok: false, reason: 'missing field data' };
+  return { ok: true, value: { requestId: o.requestId, data: o.data } };
+}
+
+export function decodeResult(body: Buffer): ResultMessage | undefined {
+  try {
+    const o = JSON.parse(body.toString('utf8')) as Partial<ResultMessage>;
+    if (typeof o.requestId !== 'string') return undefined;
+    return { requestId: o.requestId, result: o.result, attempts: Number(o.attempts ?? 1), processedAt: String(o.processedAt ?? new Date().toISOString()) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The requestId of any message: its messageId or correlationId, else the body's field. */
+export function requestIdOf(msg: { properties: { messageId?: unknown; correlationId?: unknown }; content: Buffer }): string | undefined {
+  const { messageId, correlationId } = msg.properties;
+  if (typeof messageId === 'string' && messageId) return messageId;
+  if (typeof correlationId === 'string' && correlationId) return correlationId;
+  try {
+    const o = JSON.parse(msg.content.toString('utf8')) as { requestId?: unknown };
+    return typeof o.requestId === 'string' ? o.requestId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A header value as a number (AMQP tables may carry numbers as strings or longs). */
+export function numberHeader(headers: Record<string, unknown> | undefined, name: string): number {
+  const v = headers?.[name];
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : typeof v === 'bigint' ? Number(v) : 0;
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+export function stringHeader(headers: Record<string, unknown> | undefined, name: string): string | undefined {
+  const v = headers?.[name];
+  if (typeof v === 'string') return v;
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  return undefined;
+}
