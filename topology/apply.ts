@@ -89,7 +89,9 @@ async function declare(conn: amqplib.ChannelModel, item: PlanItem): Promise<void
 async function deleteIfIdle(conn: amqplib.ChannelModel, queue: string): Promise<void> {
   const { messageCount, consumerCount } = await withChannel(conn, (ch) => ch.checkQueue(queue));
   if (messageCount > 0 || consumerCount > 0) {
-    throw new Error(`refusing to recreate ${queue}: it holds ${messageCount} message(s) and has ${consumerCount} consumer(s); drain it and stop its consumers first`);
+    throw new Error(
+      `refusing to recreate ${queue}: it holds ${messageCount} message(s) and has ${consumerCount} consumer(s); drain it and stop its consumers first`,
+    );
   }
   await withChannel(conn, (ch) => ch.deleteQueue(queue));
 }

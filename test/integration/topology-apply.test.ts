@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DEFAULT_TOPOLOGY, applyTopology, compileTopology, loadTopology } from '../../topology/index.ts';
-import { type TestVhost, createTestVhost, within } from '../helpers/broker.ts';
+import { applyTopology, compileTopology, DEFAULT_TOPOLOGY, loadTopology } from '../../topology/index.ts';
+import { createTestVhost, type TestVhost, within } from '../helpers/broker.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 let vh: TestVhost;
@@ -113,7 +113,11 @@ test('a changed argument shows in plan, apply refuses it with the way out, --rec
 
 test('plan lists what is on the broker but not in the files; apply keeps it unless --prune', async () => {
   const compiled = compileTopology(loadTopology(DEFAULT_TOPOLOGY));
-  const only = { ...compiled, queues: compiled.queues.filter((q) => q.name !== 'processing.results'), bindings: compiled.bindings.filter((b) => b.queue !== 'processing.results') };
+  const only = {
+    ...compiled,
+    queues: compiled.queues.filter((q) => q.name !== 'processing.results'),
+    bindings: compiled.bindings.filter((b) => b.queue !== 'processing.results'),
+  };
   const kept = await applyTopology({ amqpUrl: vh.url, managementUrl: vh.managementUrl, compiled: only });
   assert.ok(kept.plan.items.some((i) => i.action === 'extra' && i.name === 'processing.results'));
   assert.ok((await liveQueues()).has('processing.results'));

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DEFAULT_TOPOLOGY, type LiveState, compileTopology, diffArguments, parseTopology, planTopology, routesFor } from '../../topology/index.ts';
+import { compileTopology, DEFAULT_TOPOLOGY, diffArguments, type LiveState, parseTopology, planTopology, routesFor } from '../../topology/index.ts';
 
 const compiled = compileTopology(parseTopology([{ file: 'processing.yaml', text: readFileSync(DEFAULT_TOPOLOGY, 'utf8') }]));
 const queue = (name: string) => compiled.queues.find((q) => q.name === name);
@@ -29,7 +29,11 @@ test('one TTL queue per delay dead-letters back to the main queue', () => {
     assert.is(t?.arguments['x-dead-letter-strategy'], 'at-least-once');
     assert.is(t?.role, 'retry');
   }
-  assert.ok(compiled.bindings.some((b) => b.exchange === 'processing.requests.retry' && b.queue === 'processing.requests.retry.2' && b.routingKey === 'processing.requests.retry.2'));
+  assert.ok(
+    compiled.bindings.some(
+      (b) => b.exchange === 'processing.requests.retry' && b.queue === 'processing.requests.retry.2' && b.routingKey === 'processing.requests.retry.2',
+    ),
+  );
 });
 
 test('routes give services every name they need', () => {
@@ -56,8 +60,12 @@ test('routes give services every name they need', () => {
 });
 
 test('a classic queue without dead-letter compiles to plain arguments', () => {
-  const c = compileTopology(parseTopology([{ file: 'x.yaml', text: 'queues:\n  q: { type: classic, durable: false, maxLength: 5, overflow: reject-publish }\n' }]));
-  assert.equal(c.queues, [{ name: 'q', durable: false, role: 'main', arguments: { 'x-queue-type': 'classic', 'x-max-length': 5, 'x-overflow': 'reject-publish' } }]);
+  const c = compileTopology(
+    parseTopology([{ file: 'x.yaml', text: 'queues:\n  q: { type: classic, durable: false, maxLength: 5, overflow: reject-publish }\n' }]),
+  );
+  assert.equal(c.queues, [
+    { name: 'q', durable: false, role: 'main', arguments: { 'x-queue-type': 'classic', 'x-max-length': 5, 'x-overflow': 'reject-publish' } },
+  ]);
 });
 
 test('drop-head overflow with a dead-letter warns that dead-lettering is at-most-once', () => {
