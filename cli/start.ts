@@ -84,7 +84,9 @@ export async function run(_args: string[]): Promise<number> {
     stopping = true;
     log.info({ why }, 'stopping the API and workers');
     for (const c of children) c.kill('SIGTERM');
-    const forced = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), 30_000);
+    const forced = setTimeout(() => {
+      for (const c of children) c.kill('SIGKILL');
+    }, 30_000);
     await Promise.all(exited);
     clearTimeout(forced);
     if (node) {
