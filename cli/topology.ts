@@ -54,7 +54,7 @@ export async function run(args: string[]): Promise<number> {
     return plan.pending ? 2 : 0;
   }
 
-  const logger = createLogger({ name: 'warren-topology', level: env.LOG_LEVEL });
+  const logger = createLogger({ name: 'warren-topology', level: env.LOG_LEVEL, destination: 2 });
   const result = await applyTopology({
     amqpUrl,
     managementUrl: env.AMQP_MANAGEMENT_URL,

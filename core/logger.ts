@@ -6,7 +6,7 @@ export type { Logger };
  * One root logger per process. JSON by default; pretty on a terminal when pino-pretty is
  * installed. Credentials are redacted wherever they appear as fields.
  */
-export function createLogger(options: { name: string; level?: string; pretty?: boolean }): Logger {
+export function createLogger(options: { name: string; level?: string; pretty?: boolean /** 1 = stdout (default), 2 = stderr */; destination?: 1 | 2 }): Logger {
   const opts: LoggerOptions = {
     name: options.name,
     level: options.level ?? 'info',
@@ -16,11 +16,13 @@ export function createLogger(options: { name: string; level?: string; pretty?: b
     },
     serializers: { err: pino.stdSerializers.err },
   };
-  const pretty = options.pretty ?? (process.stdout.isTTY === true && process.env.LOG_PRETTY !== '0');
+  const fd = options.destination ?? 1;
+  const stream = fd === 2 ? process.stderr : process.stdout;
+  const pretty = options.pretty ?? (stream.isTTY === true && process.env.LOG_PRETTY !== '0');
   if (pretty && canResolve('pino-pretty')) {
-    return pino({ ...opts, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l' } } });
+    return pino({ ...opts, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', destination: fd } } });
   }
-  return pino(opts);
+  return fd === 2 ? pino(opts, pino.destination({ fd: 2, sync: true })) : pino(opts);
 }
 
 function canResolve(mod: string): boolean {

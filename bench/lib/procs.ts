@@ -1,0 +1,74 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const WARREN_BIN = fileURLToPath(new URL('../../bin/warren.js', import.meta.url));
+
+export interface Service {
+  child: ChildProcess;
+  /** Peak resident set (VmHWM) of the process and its children, in MiB. */
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+/** Starts a node script as a child process with its output kept out of the bench's table. */
+export function startService(args: string[], env: NodeJS.ProcessEnv): Service {
+  const child = spawn(process.execPath, args, { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  let peak = 0;
+  // Children come and go (replicas); sample their high-water marks while they live.
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, treeHwmKb(child.pid));
+  }, 250);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    child,
+    peakRssMb: () => Math.max(peak, treeHwmKb(child.pid)) / 1024,
+    stop: async () => {
+      peak = Math.max(peak, treeHwmKb(child.pid));
+      clearInterval(sampler);
+      if (child.exitCode === null) child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+function treeHwmKb(pid: number | undefined): number {
+  if (!pid) return 0;
+  let total = hwmKb(pid);
+  for (const c of childrenOf(pid)) total += treeHwmKb(c);
+  return total;
+}
+
+function hwmKb(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Polls a URL until it answers 2xx. */
+export async function waitHttp(url: string, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return;
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not answer within ${ms} ms`);
+}
