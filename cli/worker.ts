@@ -1,5 +1,168 @@
-// Placeholder while the command is being built in this session.
-export async function run(_args: string[]): Promise<number> {
-  process.stderr.write('warren worker: not built yet\n');
-  return 1;
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError, createLogger, type Logger } from '../core/index.ts';
+import { type CompiledTopology, loadCompiledTopology } from '../topology/index.ts';
+import {
+  BrokerRefusedError,
+  createDemoProcessor,
+  defineWorker,
+  FATAL_EXIT_CODE,
+  handleShutdownSignals,
+  MissingTopologyError,
+  REPLICA_ENV,
+  readDemoConfig,
+  readWorkerConfig,
+  Supervisor,
+  type WorkerConfig,
+  WorkerStoppedError,
+} from '../worker/index.ts';
+
+export const WORKER_USAGE = `Usage: warren worker [--replicas N] [--concurrency C]
+
+Runs the demo processor (the tutorial's ProcessorService) on the topology's requests queue.
+
+Options:
+  --replicas N      worker processes (default 1). N > 1 starts a supervisor that runs N child
+                    processes and restarts one that dies (with backoff); N = 1 runs the worker
+                    in this process (let your process manager restart it).
+  --concurrency C   messages in flight per process (prefetch); overrides WORKER_CONCURRENCY.
+
+Environment:
+  AMQP_URL                   broker URL, or a comma-separated list for a cluster
+  TOPOLOGY                   topology file or folder (default: the shipped processing.yaml)
+  WORKER_QUEUE               queue to consume (default processing.requests)
+  WORKER_CONCURRENCY         default 4
+  WORKER_TIMEOUT_MS          handler timeout, a retryable failure (default 30000)
+  WORKER_SHUTDOWN_GRACE_MS   time in-flight messages get on SIGTERM before requeue (default 10000)
+  DEMO_DELAY_MS              simulated work per message (default 5000)
+  DEMO_FAIL_RATE             0 to 1, chance of a transient failure per attempt (default 0)
+  LOG_LEVEL                  fatal|error|warn|info|debug|trace|silent (default info)
+
+Signals: SIGTERM/SIGINT stop gracefully (exit 0); a second signal forces.
+`;
+
+interface Flags {
+  replicas: number;
+  concurrency: number | undefined;
+  help: boolean;
+}
+
+export async function run(args: string[]): Promise<number> {
+  const flags = parseFlags(args);
+  if (flags.help) {
+    process.stdout.write(WORKER_USAGE);
+    return 0;
+  }
+  const config = readWorkerConfig();
+  const root = createLogger({ name: 'warren-worker', level: config.logLevel });
+  const logger = config.replica === undefined ? root : root.child({ replica: config.replica });
+  // Validated before anything starts, in the supervisor too: a bad topology file fails once,
+  // not once per replica restart.
+  const compiled = loadCompiledTopology(config.topology);
+  if (!compiled.routes[config.queue]) {
+    throw new ConfigError('WORKER_QUEUE', `queue "${config.queue}" is not in the topology (it declares: ${Object.keys(compiled.routes).join(', ')})`);
+  }
+  const concurrency = flags.concurrency ?? config.concurrency;
+  const code =
+    config.replica === undefined && flags.replicas > 1
+      ? await supervise(flags.replicas, concurrency, config, logger)
+      : await runWorker(config, compiled, concurrency, logger);
+  // A handler that ignores its abort signal may hold timers; the process must still end.
+  setTimeout(() => process.exit(code), 2000).unref();
+  return code;
+}
+
+async function runWorker(config: WorkerConfig, compiled: CompiledTopology, concurrency: number, logger: Logger): Promise<number> {
+  const worker = defineWorker({
+    handler: createDemoProcessor(readDemoConfig()),
+    urls: config.amqpUrls,
+    topology: compiled,
+    logger,
+    queue: config.queue,
+    concurrency,
+    timeoutMs: config.timeoutMs,
+    shutdownGraceMs: config.shutdownGraceMs,
+  });
+  let requested: () => void = () => undefined;
+  const stopRequested = new Promise<void>((resolve) => {
+    requested = resolve;
+  });
+  const stop = () => {
+    requested();
+    return worker.stop();
+  };
+  const disposeSignals = handleShutdownSignals({ logger, stop, force: (signal) => process.exit(signal === 'SIGINT' ? 130 : 143) });
+  // A supervised replica has an IPC channel to the supervisor: when it closes, the supervisor is
+  // gone (even SIGKILLed) and nobody would stop this replica, so it stops itself.
+  if (process.channel) {
+    process.channel.unref();
+    process.once('disconnect', () => {
+      logger.warn('supervisor gone; stopping');
+      stop().catch((err: unknown) => logger.error({ err }, 'stop failed'));
+    });
+  }
+  try {
+    await worker.start();
+    await stopRequested;
+    await worker.stop();
+    return 0;
+  } catch (err) {
+    if (err instanceof WorkerStoppedError) {
+      await worker.stop();
+      return 0;
+    }
+    if (err instanceof MissingTopologyError || err instanceof ConfigError || err instanceof BrokerRefusedError) {
+      logger.error({ code: err.code, detail: err.message }, 'worker cannot start');
+      process.stderr.write(`warren worker: ${err.message}\n`);
+      return FATAL_EXIT_CODE;
+    }
+    throw err;
+  } finally {
+    disposeSignals();
+  }
+}
+
+async function supervise(replicas: number, concurrency: number, config: WorkerConfig, logger: Logger): Promise<number> {
+  const bin = fileURLToPath(new URL('../bin/warren.js', import.meta.url));
+  const supervisor = new Supervisor({
+    replicas,
+    command: process.execPath,
+    args: [bin, 'worker', '--concurrency', String(concurrency)],
+    env: process.env,
+    replicaEnv: REPLICA_ENV,
+    logger,
+    stopTimeoutMs: config.shutdownGraceMs + 15_000,
+  });
+  const disposeSignals = handleShutdownSignals({ logger, stop: () => supervisor.stop('SIGTERM'), force: () => supervisor.kill() });
+  try {
+    supervisor.start();
+    return await supervisor.done;
+  } finally {
+    disposeSignals();
+  }
+}
+
+function parseFlags(args: string[]): Flags {
+  let values: { replicas?: string | undefined; concurrency?: string | undefined; help?: boolean | undefined };
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: { replicas: { type: 'string' }, concurrency: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new ConfigError('arguments', `${(err as Error).message}\n\n${WORKER_USAGE}`);
+  }
+  return {
+    replicas: values.replicas === undefined ? 1 : intFlag('--replicas', values.replicas, 1, 64),
+    concurrency: values.concurrency === undefined ? undefined : intFlag('--concurrency', values.concurrency, 1, 10_000),
+    help: values.help === true,
+  };
+}
+
+function intFlag(name: string, raw: string, min: number, max: number): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < min || n > max) throw new ConfigError(name, `expected an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+  return n;
 }

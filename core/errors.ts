@@ -58,7 +58,7 @@ export function formatTopologyProblem(p: TopologyProblem): string {
 
 /** The broker nacked a publish, or did not confirm it in time, or the channel closed first. */
 export class PublishNotConfirmedError extends WarrenError {
-  readonly reason: 'nack' | 'timeout' | 'closed' | 'blocked' | 'window-full';
+  readonly reason: 'nack' | 'timeout' | 'closed' | 'blocked' | 'window-full' | 'unroutable';
 
   constructor(reason: PublishNotConfirmedError['reason'], message: string, options?: { cause?: unknown }) {
     super('PUBLISH_NOT_CONFIRMED', message, options);

@@ -111,3 +111,15 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> 
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
 }
+
+/** uvu swallows errors thrown by hooks: this prints them before rethrowing. */
+export function loud(fn: () => Promise<void>): () => Promise<void> {
+  return async () => {
+    try {
+      await fn();
+    } catch (err) {
+      console.error('hook failed:', err);
+      throw err;
+    }
+  };
+}

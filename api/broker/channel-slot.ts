@@ -1,0 +1,135 @@
+import type { Channel, ChannelModel } from 'amqplib';
+import type { AmqpConnectionManager, Logger } from '../../core/index.ts';
+
+export interface ChannelSlotOptions<C extends Channel> {
+  connection: AmqpConnectionManager;
+  /** For logs. */
+  name: string;
+  create: (model: ChannelModel) => Promise<C>;
+  /** Runs on each new channel before it becomes current (prefetch, consume). */
+  setup?: (channel: C) => Promise<void>;
+  logger: Logger;
+  retryMs?: number;
+}
+
+/**
+ * Keeps one amqplib channel open on the manager's current connection, and opens a new one after
+ * a reconnect or a channel error. It is our replacement for amqp-connection-manager's
+ * ChannelWrapper where that class does the wrong thing for the API: the wrapper buffers publishes
+ * without bound while disconnected and retries them later (a client told 503 could still see its
+ * request run), and it only replaces a channel the broker closed when the whole connection
+ * reconnects. Here `current` is simply undefined while there is no usable channel.
+ */
+export class ChannelSlot<C extends Channel> {
+  private channel: C | undefined;
+  private opening = false;
+  private closed = false;
+  private blockedFlag = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private lastError = '';
+  private readonly opts: ChannelSlotOptions<C>;
+  private readonly log: Logger;
+  private readonly onConnect = () => this.open();
+  private readonly onDisconnect = () => {
+    this.channel = undefined;
+    this.blockedFlag = false;
+  };
+  private readonly onBlocked = () => {
+    this.blockedFlag = true;
+  };
+  private readonly onUnblocked = () => {
+    this.blockedFlag = false;
+  };
+
+  constructor(options: ChannelSlotOptions<C>) {
+    this.opts = options;
+    this.log = options.logger.child({ component: 'channel', channel: options.name });
+  }
+
+  /** The open channel, or undefined while the connection or the channel is down. */
+  get current(): C | undefined {
+    return this.channel;
+  }
+
+  /** True while the broker blocks the connection (resource alarm): publishes would stall. */
+  get blocked(): boolean {
+    return this.blockedFlag;
+  }
+
+  start(): void {
+    const c = this.opts.connection;
+    c.on('connect', this.onConnect);
+    c.on('disconnect', this.onDisconnect);
+    c.on('blocked', this.onBlocked);
+    c.on('unblocked', this.onUnblocked);
+    if (c.connection) this.open();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    const c = this.opts.connection;
+    c.removeListener('connect', this.onConnect);
+    c.removeListener('disconnect', this.onDisconnect);
+    c.removeListener('blocked', this.onBlocked);
+    c.removeListener('unblocked', this.onUnblocked);
+    const ch = this.channel;
+    this.channel = undefined;
+    if (ch) await ch.close().catch((err: unknown) => this.log.debug({ err }, 'channel close failed'));
+  }
+
+  private open(): void {
+    if (this.closed || this.opening) return;
+    const model = this.opts.connection.connection;
+    if (!model) return;
+    this.opening = true;
+    this.openOn(model)
+      .catch((err: unknown) => {
+        this.logOnce(err, 'channel setup failed; retrying');
+        this.scheduleRetry();
+      })
+      .finally(() => {
+        this.opening = false;
+      });
+  }
+
+  private async openOn(model: ChannelModel): Promise<void> {
+    const ch = await this.opts.create(model);
+    // A channel-level error (404 on a missing queue, 406) closes the channel; 'close' follows.
+    ch.on('error', (err: Error) => this.logOnce(err, 'channel error'));
+    ch.on('close', () => this.onChannelClose(ch));
+    await this.opts.setup?.(ch);
+    if (this.closed || this.opts.connection.connection !== model) {
+      await ch.close().catch(() => undefined);
+      if (!this.closed) this.scheduleRetry();
+      return;
+    }
+    this.channel = ch;
+    if (this.lastError) this.log.info('channel open again');
+    this.lastError = '';
+  }
+
+  private onChannelClose(ch: C): void {
+    if (this.channel === ch) this.channel = undefined;
+    // After a connection loss the manager's 'connect' reopens; a channel closed on its own
+    // (broker channel error) needs a retry of ours.
+    if (!this.closed && this.opts.connection.isConnected()) this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.channel) this.open();
+    }, this.opts.retryMs ?? 2000);
+    this.retryTimer.unref();
+  }
+
+  /** One log line per distinct failure, so a long outage does not flood the log. */
+  private logOnce(err: unknown, msg: string): void {
+    const text = err instanceof Error ? err.message : String(err);
+    if (text === this.lastError) return;
+    this.lastError = text;
+    this.log.warn({ err: { message: text } }, msg);
+  }
+}

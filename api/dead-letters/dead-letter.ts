@@ -1,0 +1,97 @@
+import { type DeadReason, HEADERS, numberHeader, requestIdOf, stringHeader } from '../../core/index.ts';
+import { type Fingerprint, fingerprintOf } from './fingerprint.ts';
+
+/** What a dead-lettered message says about itself, read from its headers and body. */
+export interface DeadLetter {
+  requestId: string | undefined;
+  messageId: string | undefined;
+  originQueue: string;
+  reason: DeadReason | string;
+  errorCode: string | undefined;
+  errorMessage: string | undefined;
+  errorStack: string | undefined;
+  attempts: number;
+  firstFailure: string | undefined;
+  lastFailure: string | undefined;
+  deadAt: string | undefined;
+  history: unknown[];
+  replays: number;
+  fingerprint: Fingerprint;
+  headers: Record<string, unknown>;
+  body: Buffer;
+}
+
+interface XDeath {
+  reason?: string;
+  queue?: string;
+  count?: number;
+  time?: unknown;
+}
+
+/**
+ * Decodes a message from a dead-letter queue. Worker dead letters carry x-warren-* headers; the
+ * broker's own (delivery limit on a quorum queue) carry only x-death, whose first entry names the
+ * queue and reason.
+ */
+export function decodeDeadLetter(
+  msg: { properties: { headers?: Record<string, unknown>; messageId?: unknown; correlationId?: unknown }; content: Buffer },
+  defaultOrigin = '',
+  /** The origin queue's delivery limit, from the topology. */
+  deliveryLimit?: number,
+): DeadLetter {
+  const headers = msg.properties.headers ?? {};
+  const death = firstDeath(headers);
+  const warrenReason = stringHeader(headers, HEADERS.reason);
+  const brokerReason = death?.reason === 'delivery_limit' ? 'delivery-limit' : death?.reason;
+  const reason = warrenReason ?? brokerReason ?? 'unknown';
+  const errorMessage =
+    stringHeader(headers, HEADERS.errorMessage) ??
+    (brokerReason === 'delivery-limit' ? 'redelivered past the queue delivery limit (the worker crashed or requeued it each time)' : undefined);
+  // The broker resets x-delivery-count when it dead-letters, so a delivery-limit dead letter was
+  // delivered limit + 1 times; the limit comes from the topology.
+  const attempts = numberHeader(headers, HEADERS.attempts) || (brokerReason === 'delivery-limit' && deliveryLimit !== undefined ? deliveryLimit + 1 : 0);
+  let history: unknown[] = [];
+  try {
+    const h = stringHeader(headers, HEADERS.history);
+    if (h) history = JSON.parse(h) as unknown[];
+  } catch {
+    history = [];
+  }
+  return {
+    requestId: requestIdOf(msg),
+    messageId: typeof msg.properties.messageId === 'string' ? msg.properties.messageId : undefined,
+    originQueue: stringHeader(headers, HEADERS.originQueue) ?? death?.queue ?? defaultOrigin,
+    reason,
+    errorCode: stringHeader(headers, HEADERS.errorCode) ?? (brokerReason === 'delivery-limit' ? 'DELIVERY_LIMIT' : undefined),
+    errorMessage,
+    errorStack: stringHeader(headers, HEADERS.errorStack),
+    attempts,
+    firstFailure: stringHeader(headers, HEADERS.firstFailure),
+    lastFailure: stringHeader(headers, HEADERS.lastFailure),
+    deadAt: stringHeader(headers, HEADERS.deadAt) ?? deathTime(death),
+    history,
+    replays: numberHeader(headers, HEADERS.replays),
+    fingerprint: fingerprintOf(reason, errorMessage),
+    headers,
+    body: msg.content,
+  };
+}
+
+function firstDeath(headers: Record<string, unknown>): XDeath | undefined {
+  const d = headers['x-death'];
+  if (!Array.isArray(d) || d.length === 0) return undefined;
+  const first = d[0] as Record<string, unknown>;
+  return {
+    reason: typeof first.reason === 'string' ? first.reason : undefined,
+    queue: typeof first.queue === 'string' ? first.queue : undefined,
+    count: typeof first.count === 'number' ? first.count : undefined,
+    time: first.time,
+  };
+}
+
+function deathTime(death: XDeath | undefined): string | undefined {
+  const t = death?.time as { value?: unknown } | number | undefined;
+  // amqplib decodes AMQP timestamps as {'!': 'timestamp', value: seconds}.
+  const secs = typeof t === 'number' ? t : typeof t?.value === 'number' ? t.value : undefined;
+  return secs === undefined ? undefined : new Date(secs * 1000).toISOString();
+}

@@ -1,0 +1,5 @@
+export * from './admin-routes.ts';
+export * from './dead-letter.ts';
+export * from './dead-letter-queue.ts';
+export * from './fingerprint.ts';
+export * from './stats.ts';

@@ -1,0 +1,74 @@
+import express, { type Express, type NextFunction, type Request, type Response, type Router } from 'express';
+import type { Logger } from '../../core/index.ts';
+import type { RequestPublisher } from '../broker/publisher.ts';
+import { answerFor } from '../errors.ts';
+import type { ReadinessProbe, ReadinessReport } from '../readiness.ts';
+import type { ResultStore } from '../store/result-store.ts';
+import { RequestAcceptor } from './request-acceptor.ts';
+import { API_PREFIX, createRequestRoutes } from './request-routes.ts';
+
+export interface AppDeps {
+  publisher: RequestPublisher;
+  store: ResultStore;
+  logger: Logger;
+  config: { bodyLimitBytes: number; publishTimeoutMs: number };
+  /** /readyz; without one, only the store is checked. */
+  readiness?: ReadinessProbe;
+  /** More routers (e.g. the dead-letter admin routes), mounted before the JSON 404 and error handlers. */
+  routes?: ReadonlyArray<{ path: string; router: Router }>;
+}
+
+/** The HTTP surface, from its collaborators; no I/O of its own, so tests mount it on port 0. */
+export function createApp(deps: AppDeps): Express {
+  const log = deps.logger.child({ component: 'http' });
+  const acceptor = new RequestAcceptor({ publisher: deps.publisher, store: deps.store, logger: deps.logger, publishTimeoutMs: deps.config.publishTimeoutMs });
+  const readiness = deps.readiness ?? storeOnlyProbe(deps.store);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const report = await readiness.report();
+    res.status(report.ready ? 200 : 503).json({ status: report.ready ? 'ready' : 'not ready', checks: report.checks });
+  });
+  app.use(API_PREFIX, createRequestRoutes({ acceptor, store: deps.store, bodyLimitBytes: deps.config.bodyLimitBytes }));
+  for (const { path, router } of deps.routes ?? []) app.use(path, router);
+
+  app.use((req: Request, res: Response) => {
+    res.status(404).json({ error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${req.path}` } });
+  });
+  // Express 5 routes async handler rejections here; four parameters mark an error handler.
+  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const answer = answerFor(err);
+    if (answer.status >= 500) {
+      const fields = { method: req.method, path: req.route?.path ?? req.path, status: answer.status, code: answer.code, err };
+      if (answer.status === 500) log.error(fields, 'request failed');
+      else log.warn(fields, 'request refused');
+    }
+    if (answer.retryAfter !== undefined) res.set('Retry-After', String(answer.retryAfter));
+    res.status(answer.status).json({ error: { code: answer.code, message: answer.message } });
+  });
+  return app;
+}
+
+function storeOnlyProbe(store: ResultStore): ReadinessProbe {
+  return {
+    async report(): Promise<ReadinessReport> {
+      const storeCheck = await store.ping().then(
+        () => ({ ok: true }),
+        (err: unknown) => ({ ok: false, detail: `store unreachable: ${(err as Error).message}` }),
+      );
+      return {
+        ready: storeCheck.ok,
+        checks: { broker: { ok: true, detail: 'not monitored' }, store: storeCheck, topology: { ok: true, detail: 'not monitored' } },
+      };
+    },
+  };
+}

@@ -1,0 +1,115 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { type Logger, PublishNotConfirmedError } from '../../core/index.ts';
+import type { RequestPublisher } from '../broker/publisher.ts';
+import { IdempotencyInProgressError, IdempotencyMismatchError } from '../errors.ts';
+import type { ResultStore } from '../store/result-store.ts';
+
+export interface AcceptOptions {
+  idempotencyKey?: string | undefined;
+  /** W3C trace context headers to carry to the worker. */
+  headers?: Record<string, string>;
+}
+
+export interface Accepted {
+  requestId: string;
+  /** True when an Idempotency-Key matched an earlier accepted request (nothing was published). */
+  replayed: boolean;
+}
+
+export interface RequestAcceptorOptions {
+  publisher: RequestPublisher;
+  store: ResultStore;
+  logger: Logger;
+  publishTimeoutMs: number;
+}
+
+/**
+ * Accepts one request: publish with confirm, then record it as queued. With an Idempotency-Key,
+ * the key is claimed in the store first (shared by replicas), so one key publishes once.
+ *
+ * Order matters: the row is written after the confirm, so a request the broker refused never
+ * shows up as queued. If the store write fails after the confirm, the answer is still 202: the
+ * message is durable and its result or dead letter creates the row (insert-if-missing).
+ */
+export class RequestAcceptor {
+  private readonly opts: RequestAcceptorOptions;
+  private readonly log: Logger;
+  /** Local publishes per key: a concurrent request with the same key waits for it here. */
+  private readonly publishing = new Map<string, Promise<void>>();
+
+  constructor(options: RequestAcceptorOptions) {
+    this.opts = options;
+    this.log = options.logger.child({ component: 'accept' });
+  }
+
+  async accept(data: unknown, options: AcceptOptions = {}): Promise<Accepted> {
+    const key = options.idempotencyKey;
+    if (key === undefined) {
+      const requestId = randomUUID();
+      await this.publishAndRecord(requestId, data, options.headers);
+      return { requestId, replayed: false };
+    }
+    return this.acceptWithKey(key, data, options.headers);
+  }
+
+  private async acceptWithKey(key: string, data: unknown, headers: Record<string, string> | undefined): Promise<Accepted> {
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify(data) ?? 'undefined')
+      .digest('hex');
+    // A claim owner finishes within the publish timeout plus a store write; a pending claim
+    // older than twice that belongs to a process that died mid-publish.
+    const staleMs = this.opts.publishTimeoutMs * 2 + 5000;
+    const deadline = Date.now() + this.opts.publishTimeoutMs + 2000;
+    for (;;) {
+      const local = this.publishing.get(key);
+      if (local) {
+        await local.catch(() => undefined);
+        continue;
+      }
+      const claim = await this.opts.store.claimIdempotencyKey({ key, requestId: randomUUID(), fingerprint, staleMs });
+      if (claim.kind === 'mismatch') throw new IdempotencyMismatchError('this Idempotency-Key was used with a different body');
+      if (claim.kind === 'accepted') return { requestId: claim.requestId, replayed: true };
+      if (claim.kind === 'owner') {
+        const p = this.publishOwned(key, claim.requestId, data, headers);
+        this.publishing.set(key, p);
+        try {
+          await p;
+        } finally {
+          this.publishing.delete(key);
+        }
+        return { requestId: claim.requestId, replayed: false };
+      }
+      // Busy: another replica is publishing this key; its outcome lands in the store.
+      if (Date.now() > deadline) throw new IdempotencyInProgressError('a request with this Idempotency-Key is still being accepted');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  private async publishOwned(key: string, requestId: string, data: unknown, headers: Record<string, string> | undefined): Promise<void> {
+    try {
+      await this.opts.publisher.publish({ requestId, data }, headers ? { headers } : undefined);
+    } catch (err) {
+      // After a timeout the message may still reach the queue: keep the requestId for the
+      // client's retry. After any other failure it surely did not: free the key.
+      const keep = err instanceof PublishNotConfirmedError && err.reason === 'timeout';
+      await this.opts.store
+        .releaseIdempotencyKey(key, requestId, keep)
+        .catch((releaseErr: unknown) => this.log.warn({ err: releaseErr, requestId }, 'idempotency key release failed; it frees itself when stale'));
+      throw err;
+    }
+    await this.record(requestId, key);
+  }
+
+  private async publishAndRecord(requestId: string, data: unknown, headers: Record<string, string> | undefined): Promise<void> {
+    await this.opts.publisher.publish({ requestId, data }, headers ? { headers } : undefined);
+    await this.record(requestId, undefined);
+  }
+
+  private async record(requestId: string, key: string | undefined): Promise<void> {
+    try {
+      await this.opts.store.accept(requestId, key === undefined ? undefined : { idempotencyKey: key });
+    } catch (err) {
+      this.log.error({ err, requestId }, 'request published but not recorded; its result will record it');
+    }
+  }
+}

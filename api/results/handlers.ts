@@ -1,0 +1,57 @@
+import type { ConsumeMessage } from 'amqplib';
+import { decodeResult, errorCode, isPermanent, type Logger, requestIdOf } from '../../core/index.ts';
+import type { ResultStore } from '../store/result-store.ts';
+import { decodeDeadEvent } from './dead-event.ts';
+
+/**
+ * The two consumers' handlers: turn a message into a store upsert. They resolve once the store
+ * committed (the consumer then acks) and throw only when retrying can help.
+ */
+export function createResultHandler(store: ResultStore, logger: Logger): (msg: ConsumeMessage) => Promise<void> {
+  const log = logger.child({ component: 'results' });
+  return async (msg) => {
+    const decoded = decodeResult(msg.content);
+    const requestId = decoded?.requestId ?? requestIdOf(msg);
+    if (!requestId) {
+      log.warn({ deliveryTag: msg.fields.deliveryTag }, 'result without a requestId; nothing to store');
+      return;
+    }
+    if (!decoded) {
+      // Marking it dead keeps the promise that every accepted request ends done or dead.
+      await store.recordDead(requestId, { reason: 'malformed', code: 'MALFORMED_RESULT', message: 'the result message is not a valid result' });
+      log.warn({ requestId }, 'malformed result; request marked dead');
+      return;
+    }
+    const attempts = Number.isFinite(decoded.attempts) && decoded.attempts > 0 ? Math.trunc(decoded.attempts) : undefined;
+    try {
+      const stored = await store.recordResult({ requestId, result: decoded.result, attempts });
+      log.debug({ requestId, attempts, duplicate: !stored }, stored ? 'result stored' : 'duplicate result ignored');
+    } catch (err) {
+      if (!isPermanent(err)) throw err;
+      await store.recordDead(requestId, { reason: 'malformed', code: 'RESULT_NOT_STORABLE', message: 'the store refused the result value' });
+      // Only the code: a data error's detail can quote the result, and bodies stay out of logs.
+      log.warn({ requestId, code: errorCode(err) }, 'result not storable; request marked dead');
+    }
+  };
+}
+
+/** `deliveryLimits`: each quorum queue's x-delivery-limit, from the topology. */
+export function createDeadEventHandler(
+  store: ResultStore,
+  logger: Logger,
+  deliveryLimits: Readonly<Record<string, number>> = {},
+): (msg: ConsumeMessage) => Promise<void> {
+  const log = logger.child({ component: 'dead-events' });
+  return async (msg) => {
+    const { requestId, info } = decodeDeadEvent(msg, { deliveryLimits });
+    if (!requestId) {
+      log.warn({ reason: info.reason, deliveryTag: msg.fields.deliveryTag }, 'dead event without a requestId; nothing to store');
+      return;
+    }
+    const stored = await store.recordDead(requestId, info);
+    log.info(
+      { requestId, reason: info.reason, code: info.code, attempts: info.attempts, stored },
+      stored ? 'request dead' : 'dead event for a done request ignored',
+    );
+  };
+}

@@ -1,0 +1,160 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { Router } from 'express';
+import { type AmqpConnectionManager, connectBroker, type Logger, TopologyError } from '../core/index.ts';
+import { type CompiledTopology, DEFAULT_REQUESTS_QUEUE, DEFAULT_RESULTS_QUEUE, loadCompiledTopology, routesFor } from '../topology/index.ts';
+import { ChannelSlot } from './broker/channel-slot.ts';
+import { ConfirmPublisher } from './broker/publisher.ts';
+import { QueueConsumer } from './broker/queue-consumer.ts';
+import type { ApiConfig } from './config.ts';
+import { TopologyMissingError } from './errors.ts';
+import { createApp } from './http/app.ts';
+import { Readiness } from './readiness.ts';
+import { createDeadEventHandler, createResultHandler } from './results/handlers.ts';
+import { openResultStore } from './store/open-store.ts';
+import type { ResultStore } from './store/result-store.ts';
+
+export interface ApiServerOptions {
+  config: Readonly<ApiConfig>;
+  logger: Logger;
+  /** Defaults to the topology `config.topologyPath` names (or the shipped one). */
+  compiled?: CompiledTopology;
+  /** A store the caller owns (not closed by stop); by default one is opened from the config. */
+  store?: ResultStore;
+  requestsQueue?: string;
+  resultsQueue?: string;
+  /** How long start() waits for a first topology check to fail fast on missing queues. */
+  topologyWaitMs?: number;
+  /** Extra HTTP routes, given the opened store (e.g. dead-letter admin routes when ADMIN_TOKEN is set). */
+  routes?: (deps: { store: ResultStore; logger: Logger }) => ReadonlyArray<{ path: string; router: Router }>;
+}
+
+/**
+ * The whole API process: store, two broker connections (publishes and consumers apart, so a
+ * broker blocking publishers under a resource alarm does not also stall result acks), the result
+ * and dead-event consumers, readiness and the HTTP server.
+ */
+export class ApiServer {
+  private readonly opts: ApiServerOptions;
+  private readonly log: Logger;
+  private http: Server | undefined;
+  private store: ResultStore | undefined;
+  private connections: AmqpConnectionManager[] = [];
+  private publishSlot: ChannelSlot<ConfirmChannel> | undefined;
+  private consumers: QueueConsumer[] = [];
+  private readiness: Readiness | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(options: ApiServerOptions) {
+    this.opts = options;
+    this.log = options.logger.child({ component: 'api' });
+  }
+
+  /** The port listened on (after start). */
+  get port(): number {
+    return (this.http?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  /** Starts everything; on failure, closes what was opened and rethrows. */
+  async start(): Promise<{ port: number }> {
+    try {
+      return await this.startAll();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private async startAll(): Promise<{ port: number }> {
+    const { config, logger } = this.opts;
+    const compiled = this.opts.compiled ?? loadCompiledTopology(config.topologyPath);
+    const requestsQueue = this.opts.requestsQueue ?? DEFAULT_REQUESTS_QUEUE;
+    const resultsQueue = this.opts.resultsQueue ?? DEFAULT_RESULTS_QUEUE;
+    const requests = routesFor(compiled, requestsQueue);
+    routesFor(compiled, resultsQueue);
+    const route = requests.publish;
+    if (!route) {
+      throw new TopologyError([
+        { file: config.topologyPath ?? 'topology', path: `queues.${requestsQueue}.bind`, message: 'expected a binding: the API publishes requests through it' },
+      ]);
+    }
+    const eventsQueue = requests.deadLetter?.eventsQueue;
+
+    const store =
+      this.opts.store ?? (await openResultStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, logger }));
+    this.store = store;
+    const publishConn = connectBroker({ urls: config.amqpUrls, logger, connectionName: 'warren-api publisher' });
+    const consumeConn = connectBroker({ urls: config.amqpUrls, logger, connectionName: 'warren-api consumers' });
+    this.connections = [publishConn, consumeConn];
+
+    const slot = new ChannelSlot<ConfirmChannel>({ connection: publishConn, name: 'publish', create: (m) => m.createConfirmChannel(), logger });
+    this.publishSlot = slot;
+    slot.start();
+    const publisher = new ConfirmPublisher({ channels: slot, route, timeoutMs: config.publishTimeoutMs, maxInFlight: config.maxInFlight, logger });
+
+    const consume = (queue: string, handle: (msg: ConsumeMessage) => Promise<void>) =>
+      new QueueConsumer({ connection: consumeConn, queue, prefetch: config.resultsPrefetch, handle, logger });
+    this.consumers = [consume(resultsQueue, createResultHandler(store, logger))];
+    if (eventsQueue) this.consumers.push(consume(eventsQueue, createDeadEventHandler(store, logger, deliveryLimitsOf(compiled))));
+    for (const c of this.consumers) c.start();
+
+    const readiness = new Readiness({
+      channels: slot,
+      connection: consumeConn,
+      store,
+      needs: { exchanges: [route.exchange], queues: [requestsQueue, resultsQueue, ...(eventsQueue ? [eventsQueue] : [])] },
+      logger,
+    });
+    this.readiness = readiness;
+    readiness.start();
+
+    const app = createApp({ publisher, store, logger, config, readiness, routes: this.opts.routes?.({ store, logger }) ?? [] });
+    const http = createServer(app);
+    this.http = http;
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(config.port, () => {
+        http.off('error', reject);
+        resolve();
+      });
+    });
+    this.log.info({ port: this.port, store: store.description, exchange: route.exchange, routingKey: route.routingKey }, 'api listening');
+
+    const topology = await readiness.topologyCheck(this.opts.topologyWaitMs ?? 3000);
+    if (topology.missing?.length) {
+      throw new TopologyMissingError(topology.missing);
+    }
+    return { port: this.port };
+  }
+
+  /** Stops HTTP, lets in-flight requests and store commits finish, closes broker and store. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    const http = this.http;
+    if (http) {
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeIdleConnections();
+      // In-flight requests end within the publish timeout; past that, cut them.
+      const cut = setTimeout(() => http.closeAllConnections(), this.opts.config.publishTimeoutMs + 2000);
+      await closed;
+      clearTimeout(cut);
+    }
+    await Promise.all(this.consumers.map((c) => c.stop()));
+    this.readiness?.stop();
+    await this.publishSlot?.close();
+    await Promise.all(this.connections.map((c) => c.close().catch((err: unknown) => this.log.warn({ err }, 'broker close failed'))));
+    if (this.store && !this.opts.store) await this.store.close().catch((err: unknown) => this.log.warn({ err }, 'store close failed'));
+    this.log.info('api stopped');
+  }
+}
+
+function deliveryLimitsOf(compiled: CompiledTopology): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of Object.values(compiled.routes)) if (r.deliveryLimit !== undefined) out[r.queue] = r.deliveryLimit;
+  return out;
+}

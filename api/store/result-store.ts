@@ -1,0 +1,81 @@
+/**
+ * What the API records about each request, and the one interface both stores (embedded PGlite,
+ * PostgreSQL) implement with the same schema and SQL.
+ *
+ * Status precedence, enforced in SQL so that concurrent replicas and out-of-order deliveries
+ * agree: `done` is final; `dead` wins over `queued`; `accept` only inserts when missing, so a
+ * result that overtook its own 202 is never downgraded; `markQueued` is the one way back
+ * (dead -> queued), for dead-letter replay.
+ */
+export type RequestStatus = 'queued' | 'done' | 'dead';
+
+export interface DeadInfo {
+  /** malformed | permanent | max-attempts | delivery-limit | timeout | another broker reason. */
+  reason: string;
+  code?: string | undefined;
+  message?: string | undefined;
+  attempts?: number | undefined;
+}
+
+export interface RequestRecord {
+  requestId: string;
+  status: RequestStatus;
+  result?: unknown;
+  error?: { reason: string; code?: string; message?: string };
+  attempts?: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ResultInput {
+  requestId: string;
+  result: unknown;
+  attempts?: number | undefined;
+}
+
+/** The outcome of claiming an Idempotency-Key. */
+export type IdempotencyClaim =
+  /** The caller owns the key and must publish `requestId` (new, or reused after a timeout). */
+  | { kind: 'owner'; requestId: string }
+  /** The key's request was accepted before: answer the same 202, publish nothing. */
+  | { kind: 'accepted'; requestId: string }
+  /** Someone else is publishing it right now. */
+  | { kind: 'busy'; requestId: string }
+  /** The key was used with a different body. */
+  | { kind: 'mismatch' };
+
+export interface ClaimInput {
+  key: string;
+  /** The requestId to bind when the key is new. */
+  requestId: string;
+  /** A hash of the body; the same key with another body is refused. */
+  fingerprint: string;
+  /** A pending claim older than this is taken over (its owner died mid-publish). */
+  staleMs: number;
+}
+
+export interface ResultStore {
+  /** Records a published request as queued, unless a row exists (never downgrades). */
+  accept(requestId: string, options?: { idempotencyKey?: string }): Promise<void>;
+  /** Records a result: done, final. Returns false when the request was already done. */
+  recordResult(input: ResultInput): Promise<boolean>;
+  /** Records a dead letter unless the request is done. Returns false when it was done. */
+  recordDead(requestId: string, info: DeadInfo): Promise<boolean>;
+  /** dead -> queued (a replay). Returns false when the request is not dead. */
+  markQueued(requestId: string): Promise<boolean>;
+  get(requestId: string): Promise<RequestRecord | undefined>;
+
+  claimIdempotencyKey(input: ClaimInput): Promise<IdempotencyClaim>;
+  /**
+   * Gives a key back after a failed publish. `keepRequestId` (after a timeout, when the message
+   * may still have reached the queue) lets the next claim reuse the same requestId, so a client's
+   * retry collapses onto the request that may already be processing; otherwise the key is freed.
+   */
+  releaseIdempotencyKey(key: string, requestId: string, keepRequestId: boolean): Promise<void>;
+
+  /** Throws when the store cannot answer. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+  /** For logs and /readyz: "pglite <dir>" or "postgres <host>/<db> schema <s>" (no credentials). */
+  readonly description: string;
+}

@@ -1,0 +1,175 @@
+import { PermanentError } from '../../core/index.ts';
+import { StoreUnavailableError } from '../errors.ts';
+import type { ClaimInput, DeadInfo, IdempotencyClaim, RequestRecord, RequestStatus, ResultInput, ResultStore } from './result-store.ts';
+import { type SqlClient, sqlStateOf } from './sql-client.ts';
+
+interface RequestRow {
+  request_id: string;
+  status: RequestStatus;
+  result: unknown;
+  error: { reason: string; code?: string; message?: string } | null;
+  attempts: number | null;
+  created_at: Date | string;
+  updated_at: Date | string;
+}
+
+interface KeyRow {
+  request_id: string;
+  fingerprint: string;
+  state: 'pending' | 'accepted' | 'released';
+}
+
+/**
+ * The ResultStore on any PostgreSQL dialect the SqlClient speaks (PGlite or a server). Every
+ * precedence rule is a WHERE clause on an upsert, so replicas and redeliveries need no locks.
+ */
+export class SqlResultStore implements ResultStore {
+  private readonly db: SqlClient;
+
+  constructor(db: SqlClient) {
+    this.db = db;
+  }
+
+  get description(): string {
+    return this.db.description;
+  }
+
+  async accept(requestId: string, options?: { idempotencyKey?: string }): Promise<void> {
+    const key = options?.idempotencyKey;
+    await this.run(async () => {
+      const insert = `INSERT INTO requests (request_id, status) VALUES ($1, 'queued') ON CONFLICT (request_id) DO NOTHING`;
+      if (key === undefined) {
+        await this.db.query(insert, [requestId]);
+        return;
+      }
+      await this.db.transaction(async (tx) => {
+        await tx.query(insert, [requestId]);
+        await tx.query(`UPDATE idempotency_keys SET state = 'accepted', updated_at = now() WHERE key = $1 AND request_id = $2`, [key, requestId]);
+      });
+    });
+  }
+
+  async recordResult(input: ResultInput): Promise<boolean> {
+    const rows = await this.run(() =>
+      this.db.query(
+        `INSERT INTO requests (request_id, status, result, attempts) VALUES ($1, 'done', $2::jsonb, $3)
+         ON CONFLICT (request_id) DO UPDATE
+           SET status = 'done', result = EXCLUDED.result, attempts = EXCLUDED.attempts, error = NULL, updated_at = now()
+           WHERE requests.status <> 'done'
+         RETURNING request_id`,
+        [input.requestId, toJson(input.result), input.attempts ?? null],
+      ),
+    );
+    return rows.length > 0;
+  }
+
+  async recordDead(requestId: string, info: DeadInfo): Promise<boolean> {
+    const error = { reason: info.reason, ...(info.code ? { code: info.code } : {}), ...(info.message ? { message: info.message } : {}) };
+    const rows = await this.run(() =>
+      this.db.query(
+        `INSERT INTO requests (request_id, status, error, attempts) VALUES ($1, 'dead', $2::jsonb, $3)
+         ON CONFLICT (request_id) DO UPDATE
+           SET status = 'dead', error = EXCLUDED.error, attempts = EXCLUDED.attempts, updated_at = now()
+           WHERE requests.status <> 'done'
+         RETURNING request_id`,
+        [requestId, JSON.stringify(error), info.attempts ?? null],
+      ),
+    );
+    return rows.length > 0;
+  }
+
+  async markQueued(requestId: string): Promise<boolean> {
+    const rows = await this.run(() =>
+      this.db.query(`UPDATE requests SET status = 'queued', error = NULL, updated_at = now() WHERE request_id = $1 AND status = 'dead' RETURNING request_id`, [
+        requestId,
+      ]),
+    );
+    return rows.length > 0;
+  }
+
+  async get(requestId: string): Promise<RequestRecord | undefined> {
+    const rows = await this.run(() =>
+      this.db.query<RequestRow>('SELECT request_id, status, result, error, attempts, created_at, updated_at FROM requests WHERE request_id = $1', [requestId]),
+    );
+    const row = rows[0];
+    return row ? toRecord(row) : undefined;
+  }
+
+  async claimIdempotencyKey(input: ClaimInput): Promise<IdempotencyClaim> {
+    return this.run(async () => {
+      // Two rounds at most: a row freed between our INSERT and SELECT is claimed on the second.
+      for (let round = 0; round < 2; round++) {
+        const inserted = await this.db.query<{ request_id: string }>(
+          `INSERT INTO idempotency_keys (key, request_id, fingerprint, state) VALUES ($1, $2, $3, 'pending')
+           ON CONFLICT (key) DO NOTHING RETURNING request_id`,
+          [input.key, input.requestId, input.fingerprint],
+        );
+        if (inserted[0]) return { kind: 'owner', requestId: inserted[0].request_id };
+        const existing = (await this.db.query<KeyRow>('SELECT request_id, fingerprint, state FROM idempotency_keys WHERE key = $1', [input.key]))[0];
+        if (!existing) continue;
+        if (existing.fingerprint !== input.fingerprint) return { kind: 'mismatch' };
+        if (existing.state === 'accepted') return { kind: 'accepted', requestId: existing.request_id };
+        const taken = await this.db.query<{ request_id: string }>(
+          `UPDATE idempotency_keys SET state = 'pending', updated_at = now()
+           WHERE key = $1 AND (state = 'released' OR (state = 'pending' AND updated_at < now() - $2::integer * interval '1 millisecond'))
+           RETURNING request_id`,
+          [input.key, input.staleMs],
+        );
+        if (taken[0]) return { kind: 'owner', requestId: taken[0].request_id };
+        return { kind: 'busy', requestId: existing.request_id };
+      }
+      throw new StoreUnavailableError('idempotency key changed hands twice during one claim');
+    });
+  }
+
+  async releaseIdempotencyKey(key: string, requestId: string, keepRequestId: boolean): Promise<void> {
+    await this.run(() =>
+      keepRequestId
+        ? this.db.query(`UPDATE idempotency_keys SET state = 'released', updated_at = now() WHERE key = $1 AND request_id = $2 AND state = 'pending'`, [
+            key,
+            requestId,
+          ])
+        : this.db.query(`DELETE FROM idempotency_keys WHERE key = $1 AND request_id = $2 AND state = 'pending'`, [key, requestId]),
+    );
+  }
+
+  async ping(): Promise<void> {
+    await this.run(() => this.db.query('SELECT 1 AS ok'));
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  /**
+   * Classifies driver errors at one place. Data exceptions (SQLSTATE class 22, e.g. a JSON string
+   * holding \u0000, which jsonb refuses) never succeed on retry: they are permanent, so a consumer
+   * does not redeliver such a message forever. Everything else counts as the store being unavailable.
+   */
+  private async run<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) throw err;
+      const state = sqlStateOf(err);
+      if (state?.startsWith('22')) throw new PermanentError('the store refused the data', { cause: err, code: 'STORE_DATA_REJECTED' });
+      throw new StoreUnavailableError('the store did not complete the operation', { cause: err });
+    }
+  }
+}
+
+function toJson(value: unknown): string | null {
+  return value === undefined ? null : JSON.stringify(value);
+}
+
+function toIso(v: Date | string): string {
+  return v instanceof Date ? v.toISOString() : new Date(v).toISOString();
+}
+
+function toRecord(row: RequestRow): RequestRecord {
+  const rec: RequestRecord = { requestId: row.request_id, status: row.status, createdAt: toIso(row.created_at), updatedAt: toIso(row.updated_at) };
+  if (row.status === 'done') rec.result = row.result ?? null;
+  if (row.status === 'dead' && row.error) rec.error = row.error;
+  if (row.attempts !== null) rec.attempts = Number(row.attempts);
+  return rec;
+}

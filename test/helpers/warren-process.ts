@@ -1,0 +1,94 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { waitFor } from './broker.ts';
+
+export const ROOT = new URL('../..', import.meta.url).pathname;
+
+export interface WarrenProcess {
+  proc: ChildProcess;
+  output(): string;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when it exited. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+
+/** Runs `node bin/warren.js <args>` as a real process, with its output captured. */
+export function startWarren(args: string[], env: Record<string, string | undefined>): WarrenProcess {
+  const proc = spawn(process.execPath, [join(ROOT, 'bin/warren.js'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_PRETTY: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(proc);
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  proc.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  void exited.then(() => running.delete(proc));
+  return {
+    proc,
+    output: () => out,
+    stop: async (graceMs = 15_000) => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** Runs `warren <args>` to completion. */
+export async function runWarren(
+  args: string[],
+  env: Record<string, string | undefined>,
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, [join(ROOT, 'bin/warren.js'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_PRETTY: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  proc.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const t = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
+  clearTimeout(t);
+  return { code, stdout, stderr };
+}
+
+/** Starts `warren api` on a free port and waits until /readyz answers 200. */
+export async function startApi(env: Record<string, string | undefined>): Promise<WarrenProcess & { base: string }> {
+  // The "api listening" line (info) gives the port, so the level is info whatever the caller set.
+  const p = startWarren(['api'], { PORT: '0', ...env, LOG_LEVEL: 'info' });
+  const port = await waitFor(
+    'api listening',
+    () => {
+      if (p.proc.exitCode !== null) throw new Error(`api exited ${p.proc.exitCode}: ${p.output().slice(-2000)}`);
+      const line = p
+        .output()
+        .split('\n')
+        .find((l) => l.includes('"api listening"'));
+      return line ? (JSON.parse(line) as { port: number }).port : undefined;
+    },
+    30_000,
+  );
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor('api ready', async () => ((await fetch(`${base}/readyz`)).ok ? true : undefined), 30_000);
+  return { ...p, base };
+}
+
+/** Kills whatever is still running (a failed test's leftovers). */
+export function killAll(): void {
+  for (const p of running) p.kill('SIGKILL');
+}

@@ -1,0 +1,208 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { suite, type Test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { openResultStore, type ResultStore } from '../../api/index.ts';
+import { createLogger } from '../../core/index.ts';
+import { within } from '../helpers/broker.ts';
+
+/**
+ * One store contract, run against both backends: the embedded PGlite store and PostgreSQL.
+ * Each backend provides `open()` (same data every time) and its own setup and cleanup.
+ */
+interface Backend {
+  name: string;
+  setup(): Promise<void>;
+  open(): Promise<ResultStore>;
+  cleanup(): Promise<void>;
+}
+
+const logger = createLogger({ name: 'test', level: process.env.LOG_LEVEL ?? 'silent' });
+const T = 20_000;
+
+function defineStoreSuite(backend: Backend): Test<{ store?: ResultStore }> {
+  const s = suite<{ store?: ResultStore }>(`store contract: ${backend.name}`, {});
+  const store = (ctx: { store?: ResultStore }) => {
+    if (!ctx.store) throw new Error('store not open');
+    return ctx.store;
+  };
+  const id = () => `req-${randomBytes(6).toString('hex')}`;
+
+  s.before(async (ctx) => {
+    await within(T, 'backend setup', backend.setup());
+    ctx.store = await within(T, 'open store', backend.open());
+  });
+  s.after(async (ctx) => {
+    await ctx.store?.close();
+    await within(T, 'backend cleanup', backend.cleanup());
+  });
+
+  s('accept inserts a queued row once; unknown ids are absent', async (ctx) => {
+    const r = id();
+    await store(ctx).accept(r);
+    const first = await store(ctx).get(r);
+    assert.is(first?.status, 'queued');
+    assert.ok(first && !Number.isNaN(Date.parse(first.createdAt)));
+    await store(ctx).accept(r);
+    assert.equal(await store(ctx).get(r), first);
+    assert.is(await store(ctx).get(id()), undefined);
+  });
+
+  s('a result makes the request done, with result and attempts', async (ctx) => {
+    const r = id();
+    await store(ctx).accept(r);
+    assert.is(await store(ctx).recordResult({ requestId: r, result: 'my-data-processed', attempts: 2 }), true);
+    const rec = await store(ctx).get(r);
+    assert.is(rec?.status, 'done');
+    assert.is(rec?.result, 'my-data-processed');
+    assert.is(rec?.attempts, 2);
+    assert.is(rec?.error, undefined);
+  });
+
+  s('a result that arrives before accept is kept: accept never downgrades done', async (ctx) => {
+    const r = id();
+    await store(ctx).recordResult({ requestId: r, result: { n: 1 }, attempts: 1 });
+    await store(ctx).accept(r);
+    const rec = await store(ctx).get(r);
+    assert.is(rec?.status, 'done');
+    assert.equal(rec?.result, { n: 1 });
+  });
+
+  s('a duplicate result leaves the first one, unchanged', async (ctx) => {
+    const r = id();
+    await store(ctx).accept(r);
+    await store(ctx).recordResult({ requestId: r, result: 'first', attempts: 1 });
+    const before = await store(ctx).get(r);
+    assert.is(await store(ctx).recordResult({ requestId: r, result: 'second', attempts: 3 }), false);
+    assert.equal(await store(ctx).get(r), before);
+  });
+
+  s('dead wins over queued, with reason, code, message and attempts', async (ctx) => {
+    const r = id();
+    await store(ctx).accept(r);
+    assert.is(await store(ctx).recordDead(r, { reason: 'max-attempts', code: 'E_BOOM', message: 'boom', attempts: 4 }), true);
+    const rec = await store(ctx).get(r);
+    assert.is(rec?.status, 'dead');
+    assert.equal(rec?.error, { reason: 'max-attempts', code: 'E_BOOM', message: 'boom' });
+    assert.is(rec?.attempts, 4);
+    await store(ctx).accept(r);
+    assert.is((await store(ctx).get(r))?.status, 'dead');
+  });
+
+  s('done is final: a later dead event changes nothing', async (ctx) => {
+    const r = id();
+    await store(ctx).recordResult({ requestId: r, result: 'ok', attempts: 1 });
+    assert.is(await store(ctx).recordDead(r, { reason: 'delivery-limit', attempts: 11 }), false);
+    const rec = await store(ctx).get(r);
+    assert.is(rec?.status, 'done');
+    assert.is(rec?.result, 'ok');
+  });
+
+  s('markQueued moves dead back to queued, and nothing else', async (ctx) => {
+    const dead = id();
+    await store(ctx).recordDead(dead, { reason: 'permanent' });
+    assert.is(await store(ctx).markQueued(dead), true);
+    const rec = await store(ctx).get(dead);
+    assert.is(rec?.status, 'queued');
+    assert.is(rec?.error, undefined);
+    assert.is(await store(ctx).markQueued(dead), false);
+    const done = id();
+    await store(ctx).recordResult({ requestId: done, result: 1 });
+    assert.is(await store(ctx).markQueued(done), false);
+    assert.is((await store(ctx).get(done))?.status, 'done');
+    assert.is(await store(ctx).markQueued(id()), false);
+  });
+
+  s('idempotency keys: owner, busy, accepted, mismatch', async (ctx) => {
+    const key = `key-${id()}`;
+    const r = id();
+    assert.equal(await store(ctx).claimIdempotencyKey({ key, requestId: r, fingerprint: 'f1', staleMs: 60_000 }), { kind: 'owner', requestId: r });
+    assert.equal(await store(ctx).claimIdempotencyKey({ key, requestId: id(), fingerprint: 'f1', staleMs: 60_000 }), { kind: 'busy', requestId: r });
+    await store(ctx).accept(r, { idempotencyKey: key });
+    assert.is((await store(ctx).get(r))?.status, 'queued');
+    assert.equal(await store(ctx).claimIdempotencyKey({ key, requestId: id(), fingerprint: 'f1', staleMs: 60_000 }), { kind: 'accepted', requestId: r });
+    assert.equal(await store(ctx).claimIdempotencyKey({ key, requestId: id(), fingerprint: 'f2', staleMs: 60_000 }), { kind: 'mismatch' });
+    // An accepted key is never released.
+    await store(ctx).releaseIdempotencyKey(key, r, false);
+    assert.equal(await store(ctx).claimIdempotencyKey({ key, requestId: id(), fingerprint: 'f1', staleMs: 60_000 }), { kind: 'accepted', requestId: r });
+  });
+
+  s('idempotency keys: a failed publish frees the key, a timed-out one keeps its requestId', async (ctx) => {
+    const key = `key-${id()}`;
+    const r1 = id();
+    await store(ctx).claimIdempotencyKey({ key, requestId: r1, fingerprint: 'f', staleMs: 60_000 });
+    await store(ctx).releaseIdempotencyKey(key, r1, false);
+    const r2 = id();
+    assert.equal(await store(ctx).claimIdempotencyKey({ key, requestId: r2, fingerprint: 'f', staleMs: 60_000 }), { kind: 'owner', requestId: r2 });
+    await store(ctx).releaseIdempotencyKey(key, r2, true);
+    assert.equal(await store(ctx).claimIdempotencyKey({ key, requestId: id(), fingerprint: 'f', staleMs: 60_000 }), { kind: 'owner', requestId: r2 });
+  });
+
+  s('idempotency keys: a stale pending claim is taken over with the same requestId', async (ctx) => {
+    const key = `key-${id()}`;
+    const r = id();
+    await store(ctx).claimIdempotencyKey({ key, requestId: r, fingerprint: 'f', staleMs: 60_000 });
+    await new Promise((res) => setTimeout(res, 30));
+    assert.equal(await store(ctx).claimIdempotencyKey({ key, requestId: id(), fingerprint: 'f', staleMs: 10 }), { kind: 'owner', requestId: r });
+  });
+
+  s('idempotency keys: concurrent claims have exactly one owner', async (ctx) => {
+    const key = `key-${id()}`;
+    const claims = await Promise.all(
+      Array.from({ length: 6 }, () => store(ctx).claimIdempotencyKey({ key, requestId: id(), fingerprint: 'f', staleMs: 60_000 })),
+    );
+    const owners = claims.filter((c) => c.kind === 'owner');
+    assert.is(owners.length, 1);
+    const owner = owners[0];
+    for (const c of claims) if (c.kind === 'busy' && owner?.kind === 'owner') assert.is(c.requestId, owner.requestId);
+    assert.is(claims.filter((c) => c.kind === 'busy').length, 5);
+  });
+
+  s('data survives closing and reopening the store', async (ctx) => {
+    const r = id();
+    await store(ctx).recordResult({ requestId: r, result: { kept: true }, attempts: 1 });
+    await store(ctx).close();
+    ctx.store = undefined;
+    ctx.store = await within(T, 'reopen store', backend.open());
+    const rec = await store(ctx).get(r);
+    assert.is(rec?.status, 'done');
+    assert.equal(rec?.result, { kept: true });
+  });
+
+  return s;
+}
+
+// --- embedded (PGlite) ---------------------------------------------------------------------------
+let dir = '';
+const pglite: Backend = {
+  name: 'pglite',
+  setup: async () => {
+    dir = mkdtempSync(join(tmpdir(), 'warren-store-'));
+  },
+  open: () => openResultStore({ dataDir: dir, logger }),
+  cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+};
+
+// --- PostgreSQL -------------------------------------------------------------------------------------
+const PG_URL = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+const schema = `warren_test_${randomBytes(4).toString('hex')}`;
+const postgres: Backend = {
+  name: 'postgres',
+  setup: async () => {},
+  open: () => openResultStore({ databaseUrl: PG_URL, databaseSchema: schema, dataDir: '', logger }),
+  cleanup: async () => {
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    try {
+      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    } finally {
+      await c.end();
+    }
+  },
+};
+
+defineStoreSuite(pglite).run();
+defineStoreSuite(postgres).run();

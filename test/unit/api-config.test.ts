@@ -1,0 +1,76 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { answerFor, parseByteSize, readApiConfig } from '../../api/index.ts';
+import { ConfigError, PublishNotConfirmedError } from '../../core/index.ts';
+
+test('defaults', () => {
+  const c = readApiConfig({});
+  assert.is(c.port, 3000);
+  assert.is(c.dataDir, '.warren');
+  assert.is(c.databaseUrl, undefined);
+  assert.is(c.databaseSchema, 'public');
+  assert.is(c.bodyLimitBytes, 1024 * 1024);
+  assert.is(c.publishTimeoutMs, 5000);
+  assert.is(c.maxInFlight, 1000);
+  assert.equal(c.amqpUrls, ['amqp://guest:guest@127.0.0.1:5672']);
+  assert.ok(Object.isFrozen(c));
+});
+
+test('values from the environment', () => {
+  const c = readApiConfig({
+    PORT: '0',
+    AMQP_URL: 'amqp://a:5672, amqp://b:5672',
+    DATABASE_URL: 'postgresql://u@h/db',
+    DATABASE_SCHEMA: 'warren_x',
+    API_BODY_LIMIT: '10kb',
+    API_PUBLISH_TIMEOUT_MS: '800',
+    API_MAX_IN_FLIGHT: '5',
+    DATA_DIR: '/tmp/x',
+  });
+  assert.is(c.port, 0);
+  assert.equal(c.amqpUrls, ['amqp://a:5672', 'amqp://b:5672']);
+  assert.is(c.databaseUrl, 'postgresql://u@h/db');
+  assert.is(c.databaseSchema, 'warren_x');
+  assert.is(c.bodyLimitBytes, 10240);
+  assert.is(c.publishTimeoutMs, 800);
+  assert.is(c.maxInFlight, 5);
+  assert.is(c.dataDir, '/tmp/x');
+});
+
+test('errors name the variable', () => {
+  const bad: Array<[string, string]> = [
+    ['API_PUBLISH_TIMEOUT_MS', '60000'],
+    ['API_MAX_IN_FLIGHT', '0'],
+    ['API_BODY_LIMIT', 'lots'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['DATABASE_SCHEMA', 'Robert"); DROP'],
+    ['PORT', '70000'],
+  ];
+  for (const [variable, value] of bad) {
+    try {
+      readApiConfig({ [variable]: value });
+      assert.unreachable(`${variable}=${value} was accepted`);
+    } catch (err) {
+      assert.instance(err, ConfigError);
+      assert.is((err as ConfigError).variable, variable);
+    }
+  }
+});
+
+test('byte sizes', () => {
+  assert.is(parseByteSize('512'), 512);
+  assert.is(parseByteSize('1mb'), 1048576);
+  assert.is(parseByteSize('1.5KB'), 1536);
+  assert.is(parseByteSize('1 tb'), undefined);
+});
+
+test('publish failures map to 503 with Retry-After; unknown errors to a bare 500', () => {
+  for (const reason of ['nack', 'timeout', 'closed', 'blocked', 'window-full', 'unroutable'] as const) {
+    const a = answerFor(new PublishNotConfirmedError(reason, 'x'));
+    assert.is(a.status, 503);
+    assert.ok((a.retryAfter ?? 0) > 0);
+  }
+  assert.equal(answerFor(new Error('secret detail')), { status: 500, code: 'INTERNAL', message: 'internal error' });
+});
+
+test.run();

@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import { amqpUrlsVar, intVar, logLevelVar, numberVar, readEnv } from '../core/index.ts';
+import { DEFAULT_REQUESTS_QUEUE } from '../topology/index.ts';
+
+/**
+ * The worker entry point's environment, read and validated once. Errors name the variable
+ * (core's readEnv throws a ConfigError), so a typo in a deployment fails at startup with a
+ * message a human can act on, not at the first message.
+ */
+export interface WorkerConfig {
+  /** Broker URLs, tried in turn (a cluster). */
+  amqpUrls: readonly string[];
+  /** Topology file or folder; undefined means the shipped topology. */
+  topology: string | undefined;
+  queue: string;
+  concurrency: number;
+  timeoutMs: number;
+  shutdownGraceMs: number;
+  logLevel: string;
+  /** Set by the supervisor on the replicas it starts (internal): the replica's index. */
+  replica: number | undefined;
+}
+
+/** The supervisor marks the replicas it starts with this variable (internal, not for users). */
+export const REPLICA_ENV = 'WARREN_REPLICA';
+
+const MAX_MS = 24 * 60 * 60 * 1000;
+
+export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): Readonly<WorkerConfig> {
+  const raw = readEnv(
+    {
+      AMQP_URL: amqpUrlsVar(),
+      TOPOLOGY: z.string().optional(),
+      WORKER_QUEUE: z.string().optional(),
+      WORKER_CONCURRENCY: intVar(4, 1, 10_000),
+      WORKER_TIMEOUT_MS: intVar(30_000, 1, MAX_MS),
+      WORKER_SHUTDOWN_GRACE_MS: intVar(10_000, 0, MAX_MS),
+      LOG_LEVEL: logLevelVar(),
+      [REPLICA_ENV]: z.string().regex(/^\d+$/, 'expected a replica index (set by the supervisor, not by hand)').optional(),
+    },
+    env,
+  );
+  const replica = raw[REPLICA_ENV];
+  return Object.freeze({
+    amqpUrls: raw.AMQP_URL,
+    topology: raw.TOPOLOGY === '' ? undefined : raw.TOPOLOGY,
+    queue: raw.WORKER_QUEUE || DEFAULT_REQUESTS_QUEUE,
+    concurrency: raw.WORKER_CONCURRENCY,
+    timeoutMs: raw.WORKER_TIMEOUT_MS,
+    shutdownGraceMs: raw.WORKER_SHUTDOWN_GRACE_MS,
+    logLevel: raw.LOG_LEVEL,
+    replica: replica === undefined ? undefined : Number(replica),
+  });
+}
+
+/** The demo processor's knobs (the tutorial's ProcessorService). */
+export interface DemoConfig {
+  /** Simulated work per message; tests use 0. */
+  delayMs: number;
+  /** Probability (0 to 1) of a transient failure per attempt. */
+  failRate: number;
+}
+
+export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): Readonly<DemoConfig> {
+  const raw = readEnv({ DEMO_DELAY_MS: intVar(5000, 0, MAX_MS), DEMO_FAIL_RATE: numberVar(0, 0, 1) }, env);
+  return Object.freeze({ delayMs: raw.DEMO_DELAY_MS, failRate: raw.DEMO_FAIL_RATE });
+}

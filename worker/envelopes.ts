@@ -1,0 +1,89 @@
+import type { Message, MessageProperties, Options } from 'amqplib';
+import { HEADERS, PermanentError, type ResultMessage } from '../core/index.ts';
+import type { Headers } from './failure-headers.ts';
+
+/**
+ * The messages that replace a consumed one: its result, a retry copy, or a dead letter. Pure;
+ * the publisher sends them and the consumer acks only after the broker confirmed them.
+ */
+export interface Envelope {
+  exchange: string;
+  routingKey: string;
+  content: Buffer;
+  options: Options.Publish;
+}
+
+export interface Route {
+  exchange: string;
+  routingKey: string;
+}
+
+/**
+ * The properties a copy keeps. `userId` is dropped because the broker checks it against the
+ * publishing connection's user (a worker with other credentials would get its channel closed),
+ * and `expiration` because a per-message TTL would fight the retry tier's TTL.
+ */
+export function copyProperties(props: MessageProperties, headers: Headers): Options.Publish {
+  const out: Options.Publish = { persistent: true, headers };
+  if (typeof props.messageId === 'string') out.messageId = props.messageId;
+  if (typeof props.correlationId === 'string') out.correlationId = props.correlationId;
+  if (typeof props.contentType === 'string') out.contentType = props.contentType;
+  if (typeof props.contentEncoding === 'string') out.contentEncoding = props.contentEncoding;
+  if (typeof props.type === 'string') out.type = props.type;
+  if (typeof props.appId === 'string') out.appId = props.appId;
+  if (typeof props.replyTo === 'string') out.replyTo = props.replyTo;
+  if (typeof props.timestamp === 'number') out.timestamp = props.timestamp;
+  if (typeof props.priority === 'number') out.priority = props.priority;
+  return out;
+}
+
+/** A retry copy or a dead letter: the original body, unchanged, with new headers. */
+export function copyEnvelope(msg: Message, route: Route, headers: Headers): Envelope {
+  return { exchange: route.exchange, routingKey: route.routingKey, content: msg.content, options: copyProperties(msg.properties, headers) };
+}
+
+export interface ResultInput {
+  requestId: string;
+  result: unknown;
+  attempts: number;
+  processedAt: Date;
+  /** The request's headers: only the trace context is carried over. */
+  requestHeaders: Headers | undefined;
+}
+
+/**
+ * The result message (core/message.ts ResultMessage). A result that cannot be encoded as JSON
+ * (a BigInt, a cycle) throws a PermanentError: running the handler again would not change it.
+ */
+export function resultEnvelope(route: Route, input: ResultInput): Envelope {
+  const body: ResultMessage = {
+    requestId: input.requestId,
+    result: input.result === undefined ? null : input.result,
+    attempts: input.attempts,
+    processedAt: input.processedAt.toISOString(),
+  };
+  let content: Buffer;
+  try {
+    content = Buffer.from(JSON.stringify(body), 'utf8');
+  } catch (err) {
+    throw new PermanentError('the handler returned a result that cannot be encoded as JSON', { code: 'RESULT_NOT_SERIALIZABLE', cause: err });
+  }
+  const headers: Headers = {};
+  for (const name of [HEADERS.traceparent, HEADERS.tracestate]) {
+    const v = input.requestHeaders?.[name];
+    if (v !== undefined) headers[name] = v;
+  }
+  return {
+    exchange: route.exchange,
+    routingKey: route.routingKey,
+    content,
+    options: {
+      persistent: true,
+      contentType: 'application/json',
+      messageId: input.requestId,
+      correlationId: input.requestId,
+      timestamp: Math.floor(input.processedAt.getTime() / 1000),
+      headers,
+    },
+  };
+}

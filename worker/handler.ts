@@ -1,0 +1,69 @@
+import { type Logger, TimeoutError } from '../core/index.ts';
+
+/**
+ * The handler contract. A handler gets the request's `data` and returns the result (published to
+ * the results route) or throws: a PermanentError goes straight to dead-letter, anything else is
+ * retried by the topology's policy. It may run more than once for one request (after a crash or
+ * a lost ack), so it should be idempotent or harmless to repeat.
+ */
+export type Handler<TData = unknown, TResult = unknown> = (data: TData, context: HandlerContext) => TResult | Promise<TResult>;
+
+export interface HandlerContext {
+  readonly requestId: string;
+  /** 1 on the first attempt; the count survives restarts (it travels in the message headers). */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** The broker delivered this copy before (a worker died or lost its channel holding it). */
+  readonly redelivered: boolean;
+  readonly headers: Readonly<Record<string, unknown>>;
+  /** Aborted when the handler's timeout passes or a shutdown gives up on it; stop work then. */
+  readonly signal: AbortSignal;
+  /** A child logger with requestId and attempt; never log the data itself. */
+  readonly logger: Logger;
+}
+
+/** Raised (as the abort reason) when a shutdown abandons a handler; the message is requeued. */
+export class HandlerAbandonedError extends Error {
+  constructor() {
+    super('handler abandoned by shutdown');
+    this.name = 'HandlerAbandonedError';
+  }
+}
+
+/**
+ * Runs a handler with a deadline. A handler past its timeout counts as a retryable failure
+ * (TimeoutError); one whose work is abandoned by shutdown rejects with the shutdown's reason.
+ * The handler's own promise may settle later: that late outcome is logged, never unhandled.
+ */
+export async function runHandler<TData>(
+  handler: Handler<TData>,
+  data: TData,
+  context: Omit<HandlerContext, 'signal'>,
+  timeoutMs: number,
+  shutdown: AbortSignal,
+): Promise<unknown> {
+  const timeout = new AbortController();
+  const signal = AbortSignal.any([shutdown, timeout.signal]);
+  let timer: NodeJS.Timeout | undefined;
+  let onShutdown: (() => void) | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = new TimeoutError(`handler did not finish within ${timeoutMs} ms`);
+      timeout.abort(err);
+      reject(err);
+    }, timeoutMs);
+    onShutdown = () => reject(shutdown.reason instanceof Error ? shutdown.reason : new HandlerAbandonedError());
+    if (shutdown.aborted) onShutdown();
+    else shutdown.addEventListener('abort', onShutdown, { once: true });
+  });
+  const work = Promise.resolve().then(() => handler(data, { ...context, signal }));
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+    if (onShutdown) shutdown.removeEventListener('abort', onShutdown);
+    if (signal.aborted) {
+      work.catch((err: unknown) => context.logger.debug({ err }, 'handler settled after it was given up'));
+    }
+  }
+}

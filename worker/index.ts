@@ -1,0 +1,31 @@
+/**
+ * Warren's worker runtime: the public face of worker/. Define a worker with a handler, start it,
+ * stop it on a signal:
+ *
+ *   const worker = defineWorker({ handler, urls, topology: loadCompiledTopology(), logger });
+ *   handleShutdownSignals({ logger, stop: () => worker.stop(), force: () => process.exit(1) });
+ *   await worker.start();
+ */
+export { PermanentError, RetryableError, TimeoutError } from '../core/index.ts';
+export { checkTopology, MissingTopologyError, type TopologyNeeds } from './check-topology.ts';
+export { type DemoConfig, REPLICA_ENV, readDemoConfig, readWorkerConfig, type WorkerConfig } from './config.ts';
+export { defineWorker, type WorkerOptions, type WorkerSettings } from './define-worker.ts';
+export { createDemoProcessor, DEMO_CRASH_EXIT_CODE, type DemoProcessorOptions } from './demo-processor.ts';
+export { copyProperties, type Envelope, type Route, resultEnvelope } from './envelopes.ts';
+export {
+  buildDeadLetterHeaders,
+  buildRetryHeaders,
+  type DeadLetterHeaderInput,
+  describeFailure,
+  type FailureInfo,
+  type HistoryEntry,
+  LIMITS,
+  type RetryHeaderInput,
+  readHistory,
+} from './failure-headers.ts';
+export { type Handler, HandlerAbandonedError, type HandlerContext } from './handler.ts';
+export { decideFailure, type FailureDecision, type RetryPolicy, retryPolicyOf, tierFor } from './retry-policy.ts';
+export { type ResultTarget, resolveWorkerRoutes, type WorkerRoutes } from './routes.ts';
+export { handleShutdownSignals, type ShutdownSignalOptions } from './shutdown-signals.ts';
+export { FATAL_EXIT_CODE, Supervisor, type SupervisorOptions } from './supervisor.ts';
+export { BrokerRefusedError, type OutcomeCounts, type StopSummary, Worker, WorkerStoppedError } from './worker.ts';

@@ -1,0 +1,125 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { decodeRequest, errorCode, HEADERS, isPermanent, type Logger, numberHeader, requestIdOf } from '../core/index.ts';
+import type { Delivery } from './consumer.ts';
+import { copyEnvelope, type Envelope, resultEnvelope } from './envelopes.ts';
+import { buildDeadLetterHeaders, buildRetryHeaders, describeFailure, type FailureInfo, type Headers } from './failure-headers.ts';
+import { type Handler, runHandler } from './handler.ts';
+import { decideFailure } from './retry-policy.ts';
+import type { WorkerRoutes } from './routes.ts';
+
+/**
+ * One delivery from start to settlement: decode, run the handler, publish what replaces the
+ * message (result, retry copy or dead letter), and ack only once the broker confirmed that.
+ * Never rejects: every path ends in an ack, a nack (requeue), or, when the delivering channel is
+ * gone, nothing at all (the broker redelivers).
+ */
+
+const REQUEUE_DELAY_MS = 1000;
+
+export type Outcome = 'done' | 'retried' | 'dead' | 'requeued' | 'abandoned' | 'redelivery';
+
+export interface DeliveryContext {
+  routes: WorkerRoutes;
+  handler: Handler;
+  timeoutMs: number;
+  publish: (envelope: Envelope) => Promise<void>;
+  ack: (delivery: Delivery) => boolean;
+  nack: (delivery: Delivery, requeue: boolean) => boolean;
+  logger: Logger;
+  now?: () => Date;
+}
+
+interface Replacement {
+  envelope: Envelope;
+  outcome: 'done' | 'retried' | 'dead';
+}
+
+export async function processDelivery(delivery: Delivery, ctx: DeliveryContext, shutdown: AbortSignal): Promise<Outcome> {
+  const msg = delivery.message;
+  const headers: Headers = msg.properties.headers ?? {};
+  const priorFailures = numberHeader(headers, HEADERS.attempt);
+  const attempt = priorFailures + 1;
+  const log = ctx.logger.child({ requestId: requestIdOf(msg), attempt });
+  try {
+    const replacement = await replace(delivery, ctx, shutdown, log, priorFailures);
+    if (!replacement || shutdown.aborted) return 'abandoned';
+    try {
+      await ctx.publish(replacement.envelope);
+    } catch (err) {
+      if (shutdown.aborted) return 'abandoned';
+      log.warn({ err, delayMs: REQUEUE_DELAY_MS }, 'replacement not confirmed; requeueing the message');
+      // A pause before the requeue, so a lasting fault (a full or missing retry queue) does not
+      // spin the message through the handler; the quorum queue's delivery limit still caps it.
+      await sleep(REQUEUE_DELAY_MS, undefined, { signal: shutdown }).catch(() => undefined);
+      if (shutdown.aborted) return 'abandoned';
+      return ctx.nack(delivery, true) ? 'requeued' : 'redelivery';
+    }
+    // Shutdown already nacked it: the confirmed copy will be a duplicate, which is allowed.
+    if (shutdown.aborted) return 'abandoned';
+    if (!ctx.ack(delivery)) {
+      log.info({ generation: delivery.source.generation }, 'delivering channel gone before the ack; the broker redelivers');
+      return 'redelivery';
+    }
+    return replacement.outcome;
+  } catch (err) {
+    // Only a defect of ours lands here; requeue rather than lose the message.
+    log.error({ err }, 'unexpected error settling a message; requeueing');
+    if (shutdown.aborted) return 'abandoned';
+    return ctx.nack(delivery, true) ? 'requeued' : 'redelivery';
+  }
+}
+
+async function replace(delivery: Delivery, ctx: DeliveryContext, shutdown: AbortSignal, log: Logger, priorFailures: number): Promise<Replacement | undefined> {
+  const msg = delivery.message;
+  const headers = msg.properties.headers;
+  const { routes } = ctx;
+  const now = ctx.now ?? (() => new Date());
+  const attempt = priorFailures + 1;
+  const decoded = decodeRequest(msg.content);
+  if (!decoded.ok) {
+    log.warn({ reason: decoded.reason }, 'malformed message; dead-lettering');
+    const failure: FailureInfo = { code: 'MALFORMED', message: decoded.reason, stack: undefined, at: now() };
+    return dead(delivery, routes, 'malformed', attempt, failure, now());
+  }
+  const { requestId, data } = decoded.value;
+  log.debug({ redelivered: msg.fields.redelivered, generation: delivery.source.generation }, 'handling message');
+  const started = Date.now();
+  try {
+    const result = await runHandler(
+      ctx.handler,
+      data,
+      { requestId, attempt, maxAttempts: routes.retry.maxAttempts, redelivered: msg.fields.redelivered, headers: headers ?? {}, logger: log },
+      ctx.timeoutMs,
+      shutdown,
+    );
+    const envelope = resultEnvelope(routes.result, { requestId, result, attempts: attempt, processedAt: now(), requestHeaders: headers });
+    log.info({ durationMs: Date.now() - started }, 'message processed');
+    return { envelope, outcome: 'done' };
+  } catch (err) {
+    if (shutdown.aborted) return undefined;
+    const failure = describeFailure(err, now());
+    const decision = decideFailure({ priorFailures, permanent: isPermanent(err), policy: routes.retry });
+    if (decision.action === 'dead') {
+      log.warn({ err, code: errorCode(err), reason: decision.reason, attempts: decision.attempts }, 'handler failed; dead-lettering');
+      return dead(delivery, routes, decision.reason, decision.attempts, failure, now());
+    }
+    const exchange = routes.retry.exchange;
+    if (exchange === undefined) return dead(delivery, routes, 'max-attempts', decision.failures, failure, now());
+    log.warn({ err, code: errorCode(err), tier: decision.tier.tier, delayMs: decision.tier.delayMs }, 'handler failed; retrying later');
+    const retryHeaders = buildRetryHeaders(headers, { failures: decision.failures, failure, originQueue: routes.queue });
+    return { envelope: copyEnvelope(msg, { exchange, routingKey: decision.tier.routingKey }, retryHeaders), outcome: 'retried' };
+  }
+}
+
+function dead(
+  delivery: Delivery,
+  routes: WorkerRoutes,
+  reason: 'malformed' | 'permanent' | 'max-attempts',
+  attempts: number,
+  failure: FailureInfo,
+  deadAt: Date,
+): Replacement {
+  const msg = delivery.message;
+  const headers = buildDeadLetterHeaders(msg.properties.headers, { reason, attempts, failure, originQueue: routes.queue, deadAt });
+  return { envelope: copyEnvelope(msg, routes.deadLetter, headers), outcome: 'dead' };
+}

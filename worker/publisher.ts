@@ -1,0 +1,95 @@
+import type { ChannelWrapper } from 'amqp-connection-manager';
+import type { Channel } from 'amqplib';
+import { type AmqpConnectionManager, type Logger, PublishNotConfirmedError } from '../core/index.ts';
+import { ChannelRecovery } from './channel-recovery.ts';
+import type { Envelope } from './envelopes.ts';
+
+/** A header naming one publish, to match the broker's basic.return to it. */
+const PUBLISH_ID = 'x-warren-publish-id';
+
+/**
+ * Publishes with publisher confirms. `publish` resolves only when the broker has confirmed the
+ * message (a ChannelWrapper with confirm: true resolves on basic.ack and rejects on basic.nack),
+ * which is the moment the consumed message it replaces may be acked.
+ *
+ * Its own channel, apart from the consumer's: a publish fault that closes this channel does not
+ * void the delivery tags of the messages in flight.
+ */
+export class Publisher {
+  private readonly wrapper: ChannelWrapper;
+  private readonly recovery: ChannelRecovery;
+  private readonly log: Logger;
+  private current: Channel | undefined;
+  private closing = false;
+  /** Publish ids the broker returned as unroutable (basic.return comes before the basic.ack). */
+  private readonly returned = new Set<string>();
+  private seq = 0;
+
+  constructor(
+    manager: AmqpConnectionManager,
+    logger: Logger,
+    private readonly timeoutMs = 30_000,
+  ) {
+    this.log = logger.child({ component: 'publisher' });
+    this.recovery = new ChannelRecovery(manager, logger, 'publish');
+    this.wrapper = manager.createChannel({
+      name: 'warren-worker-publish',
+      confirm: true,
+      publishTimeout: timeoutMs,
+      setup: (channel: Channel) => this.setup(channel),
+    });
+    // Without a listener an 'error' event would throw inside the wrapper's reconnect code.
+    this.wrapper.on('error', (err: Error) => this.log.warn({ err }, 'publish channel setup failed'));
+  }
+
+  private async setup(channel: Channel): Promise<void> {
+    this.current = channel;
+    channel.on('error', (err: Error) => this.log.warn({ err }, 'publish channel error'));
+    channel.on('return', (msg: { properties: { headers?: Record<string, unknown> } }) => {
+      const id = msg.properties.headers?.[PUBLISH_ID];
+      if (typeof id === 'string') this.returned.add(id);
+    });
+    channel.on('close', () => {
+      if (!this.closing) this.recovery.channelClosed(channel, () => this.current === channel);
+    });
+  }
+
+  /** Resolves once the broker confirmed the message; rejects with PublishNotConfirmedError. */
+  async publish(envelope: Envelope): Promise<void> {
+    const started = Date.now();
+    // Mandatory: a copy that no queue takes (a binding deleted by hand) is confirmed by the broker
+    // all the same, so without the return it would be acked away and lost.
+    const id = `${process.pid}.${++this.seq}`;
+    const options = { ...envelope.options, mandatory: true, headers: { ...envelope.options.headers, [PUBLISH_ID]: id } };
+    try {
+      await this.wrapper.publish(envelope.exchange, envelope.routingKey, envelope.content, options);
+    } catch (err) {
+      // Classified by what we know, not by the wrapper's message text: our own deadline, our own
+      // close, or else the broker's refusal (basic.nack, e.g. a full queue with reject-publish).
+      const reason = this.closing ? 'closed' : Date.now() - started >= this.timeoutMs ? 'timeout' : 'nack';
+      throw new PublishNotConfirmedError(reason, `publish to exchange "${envelope.exchange}" not confirmed (${reason})`, { cause: err });
+    }
+    if (this.returned.delete(id)) {
+      throw new PublishNotConfirmedError(
+        'unroutable',
+        `no queue is bound to exchange "${envelope.exchange}" for routing key "${envelope.routingKey}" (run npm run topology:apply)`,
+      );
+    }
+  }
+
+  /** Waits until the first channel is open (publishes queue inside the wrapper until then). */
+  waitForConnect(): Promise<void> {
+    return this.wrapper.waitForConnect();
+  }
+
+  /** Rejects whatever is still unconfirmed; their deliveries are not acked, so nothing is lost. */
+  async close(): Promise<void> {
+    this.closing = true;
+    this.recovery.dispose();
+    try {
+      await this.wrapper.close();
+    } catch (err) {
+      this.log.debug({ err }, 'publish channel already closed');
+    }
+  }
+}

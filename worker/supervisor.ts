@@ -1,0 +1,155 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { Logger } from '../core/index.ts';
+
+/** A replica that exits with this code failed in a way a restart cannot fix (config, topology). */
+export const FATAL_EXIT_CODE = 78; // EX_CONFIG from sysexits.h
+
+export interface SupervisorOptions {
+  replicas: number;
+  /** The program and arguments of one replica (e.g. node bin/warren.js worker ...). */
+  command: string;
+  args: readonly string[];
+  /** Environment of the replicas; `replicaEnv` is set to the replica's index on top of it. */
+  env: NodeJS.ProcessEnv;
+  replicaEnv: string;
+  logger: Logger;
+  /** Restart delay: doubles from `initial` up to `max` while a replica keeps dying young. */
+  restartDelayMs?: { initial: number; max: number };
+  /** A replica that ran this long before dying restarts after the initial delay again. */
+  stableAfterMs?: number;
+  /** After stop(), replicas still running this much later get SIGKILL (their grace plus a margin). */
+  stopTimeoutMs?: number;
+}
+
+interface Replica {
+  index: number;
+  child: ChildProcess | undefined;
+  startedAt: number;
+  /** Deaths in a row without a stable run between them. */
+  failures: number;
+  restartTimer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Runs N replicas of the worker as child processes and keeps them running: a replica that dies
+ * is restarted with backoff; stop() forwards SIGTERM and waits for all of them.
+ *
+ * Children are started detached (their own process group) with an IPC channel: a Ctrl-C in a
+ * terminal then reaches only the supervisor, which forwards one SIGTERM (otherwise each child
+ * would see the terminal's SIGINT and then the forwarded signal, i.e. a forced stop); and if the
+ * supervisor itself dies, the IPC channel closes and the children stop gracefully on their own.
+ */
+export class Supervisor {
+  private readonly log: Logger;
+  private readonly replicas: Replica[] = [];
+  private stopping = false;
+  private exitCode = 0;
+  private stopTimer: NodeJS.Timeout | undefined;
+  private resolveDone: (code: number) => void = () => undefined;
+  /** Resolves with the exit code once every replica has ended after stop() or a fatal failure. */
+  readonly done: Promise<number>;
+
+  constructor(private readonly options: SupervisorOptions) {
+    this.log = options.logger.child({ component: 'supervisor' });
+    this.done = new Promise((resolve) => {
+      this.resolveDone = resolve;
+    });
+  }
+
+  start(): void {
+    this.log.info({ replicas: this.options.replicas }, 'supervisor starting replicas');
+    for (let i = 0; i < this.options.replicas; i += 1) {
+      const replica: Replica = { index: i, child: undefined, startedAt: 0, failures: 0, restartTimer: undefined };
+      this.replicas.push(replica);
+      this.spawn(replica);
+    }
+  }
+
+  /** Forwards `signal` to every replica and resolves when all have exited. */
+  stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number> {
+    if (!this.stopping) {
+      this.stopping = true;
+      this.log.info({ signal, running: this.running().length }, 'stopping replicas');
+      for (const r of this.replicas) {
+        if (r.restartTimer) clearTimeout(r.restartTimer);
+        r.restartTimer = undefined;
+        r.child?.kill(signal);
+      }
+      const stopTimeoutMs = this.options.stopTimeoutMs ?? 40_000;
+      this.stopTimer = setTimeout(() => {
+        this.log.warn({ stopTimeoutMs, running: this.running().length }, 'replicas did not stop in time; killing them');
+        this.kill();
+      }, stopTimeoutMs);
+      this.checkDone();
+    }
+    return this.done;
+  }
+
+  /** Forced stop: SIGKILL to every replica (their unacked messages return to the queue). */
+  kill(): void {
+    this.stopping = true;
+    this.exitCode = this.exitCode || 1;
+    for (const r of this.replicas) r.child?.kill('SIGKILL');
+    this.checkDone();
+  }
+
+  /** Process ids of the running replicas, by index. */
+  pids(): Array<number | undefined> {
+    return this.replicas.map((r) => r.child?.pid);
+  }
+
+  private spawn(replica: Replica): void {
+    replica.restartTimer = undefined;
+    replica.startedAt = Date.now();
+    const child = spawn(this.options.command, [...this.options.args], {
+      env: { ...this.options.env, [this.options.replicaEnv]: String(replica.index) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      detached: true,
+    });
+    replica.child = child;
+    this.log.info({ replica: replica.index, pid: child.pid }, 'replica started');
+    child.once('error', (err) => {
+      // Spawning itself failed (no 'exit' follows when the process never ran).
+      if (child.pid !== undefined) return;
+      this.log.error({ err, replica: replica.index }, 'replica could not be started');
+      this.onExit(replica, child, null, null);
+    });
+    child.once('exit', (code, signal) => this.onExit(replica, child, code, signal));
+  }
+
+  private onExit(replica: Replica, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (replica.child !== child) return;
+    replica.child = undefined;
+    const ranMs = Date.now() - replica.startedAt;
+    if (this.stopping) {
+      this.log.info({ replica: replica.index, pid: child.pid, code, signal }, 'replica exited');
+      if (code !== 0 && code !== null) this.exitCode = this.exitCode || 1;
+      this.checkDone();
+      return;
+    }
+    if (code === FATAL_EXIT_CODE) {
+      this.log.error({ replica: replica.index, pid: child.pid, code }, 'replica cannot start (configuration or topology); stopping all');
+      this.exitCode = 1;
+      void this.stop('SIGTERM');
+      return;
+    }
+    const stableAfterMs = this.options.stableAfterMs ?? 30_000;
+    replica.failures = ranMs >= stableAfterMs ? 1 : replica.failures + 1;
+    const { initial, max } = this.options.restartDelayMs ?? { initial: 500, max: 30_000 };
+    const delayMs = Math.min(initial * 2 ** (replica.failures - 1), max);
+    this.log.warn({ replica: replica.index, pid: child.pid, code, signal, ranMs, delayMs }, 'replica exited; restarting');
+    replica.restartTimer = setTimeout(() => this.spawn(replica), delayMs);
+  }
+
+  private running(): Replica[] {
+    return this.replicas.filter((r) => r.child !== undefined);
+  }
+
+  private checkDone(): void {
+    if (this.stopping && this.running().length === 0) {
+      clearTimeout(this.stopTimer);
+      this.log.info({ exitCode: this.exitCode }, 'all replicas stopped');
+      this.resolveDone(this.exitCode);
+    }
+  }
+}

@@ -1,0 +1,211 @@
+import { hostname } from 'node:os';
+import { type AmqpConnectionManager, connectBroker, type Logger, redactUrl, WarrenError } from '../core/index.ts';
+import { checkTopology } from './check-topology.ts';
+import { Consumer, type Delivery } from './consumer.ts';
+import type { WorkerSettings } from './define-worker.ts';
+import { HandlerAbandonedError } from './handler.ts';
+import { type DeliveryContext, type Outcome, processDelivery } from './process-delivery.ts';
+import { Publisher } from './publisher.ts';
+import { topologyNeeds, type WorkerRoutes } from './routes.ts';
+
+const CLOSE_TIMEOUT_MS = 5000;
+
+/** start() gave up because stop() was called first (e.g. SIGTERM while waiting for the broker). */
+export class WorkerStoppedError extends WarrenError {
+  constructor() {
+    super('WORKER_STOPPED', 'the worker was stopped before it started consuming');
+  }
+}
+
+/** The broker refused the credentials (ACCESS_REFUSED): retrying with the same ones cannot help. */
+export class BrokerRefusedError extends WarrenError {
+  constructor(cause: unknown) {
+    super('BROKER_ACCESS_REFUSED', 'the broker refused the credentials in AMQP_URL (ACCESS_REFUSED); check the user, password and vhost permissions', {
+      cause,
+    });
+  }
+}
+
+export type OutcomeCounts = Record<Outcome, number>;
+
+export interface StopSummary {
+  /** Messages still unfinished at the deadline, nacked back to the queue. */
+  requeued: number;
+  counts: OutcomeCounts;
+}
+
+interface InFlight {
+  delivery: Delivery;
+  abort: AbortController;
+  settled: Promise<void>;
+}
+
+/**
+ * A worker process's runtime: one connection, a consumer bounded by prefetch, a confirm
+ * publisher, and a graceful stop. Create it with defineWorker().
+ */
+export class Worker {
+  private readonly log: Logger;
+  private manager: AmqpConnectionManager | undefined;
+  private consumer: Consumer | undefined;
+  private publisher: Publisher | undefined;
+  private readonly inFlight = new Map<Delivery, InFlight>();
+  private readonly stopRequested = new AbortController();
+  private started = false;
+  private stopping: Promise<StopSummary> | undefined;
+  private deliveryContext: DeliveryContext | undefined;
+  private readonly counts: OutcomeCounts = { done: 0, retried: 0, dead: 0, requeued: 0, abandoned: 0, redelivery: 0 };
+
+  constructor(
+    readonly settings: WorkerSettings,
+    readonly routes: WorkerRoutes,
+  ) {
+    this.log = settings.logger.child({ component: 'worker', queue: routes.queue });
+  }
+
+  /** Connects (waiting for the broker as long as it takes), checks the topology, consumes. */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('worker already started');
+    this.started = true;
+    const s = this.settings;
+    this.log.info({ brokers: s.urls.map(redactUrl), concurrency: s.concurrency, timeoutMs: s.timeoutMs }, 'worker starting');
+    const manager = connectBroker({ urls: s.urls, logger: s.logger, connectionName: s.connectionName ?? defaultConnectionName() });
+    this.manager = manager;
+    try {
+      // connect() resolves on the first connection however long the broker takes (core logs
+      // "waiting for the broker"); it rejects only when the broker refuses the credentials.
+      if (!manager.isConnected()) {
+        await this.unlessStopped(manager.connect()).catch((err: unknown) => {
+          throw err instanceof WorkerStoppedError ? err : new BrokerRefusedError(err);
+        });
+      }
+      const connection = manager.connection;
+      if (!connection) throw new Error('lost the broker connection during startup; try again');
+      await this.unlessStopped(checkTopology(connection, topologyNeeds(this.routes)));
+      this.publisher = new Publisher(manager, s.logger, s.publishTimeoutMs);
+      this.consumer = new Consumer(manager, { queue: this.routes.queue, prefetch: s.concurrency, logger: s.logger, onDelivery: (d) => this.onDelivery(d) });
+      await this.unlessStopped(this.consumer.waitUntilConsuming());
+      this.log.info({ concurrency: s.concurrency }, 'worker started');
+    } catch (err) {
+      await this.closeConnections();
+      throw err;
+    }
+  }
+
+  /** Messages being handled now. */
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** How the messages handled so far ended. */
+  stats(): Readonly<OutcomeCounts> {
+    return { ...this.counts };
+  }
+
+  /**
+   * Graceful stop: cancel the consumer, let in-flight handlers finish until `graceMs`, requeue
+   * the rest, close. Idempotent: every call returns the same promise.
+   */
+  stop(graceMs = this.settings.shutdownGraceMs): Promise<StopSummary> {
+    this.stopping ??= this.shutdown(graceMs);
+    return this.stopping;
+  }
+
+  private onDelivery(delivery: Delivery): void {
+    const abort = new AbortController();
+    this.deliveryContext ??= this.createDeliveryContext();
+    const ctx = this.deliveryContext;
+    const settled = processDelivery(delivery, ctx, abort.signal).then(
+      (outcome) => {
+        this.counts[outcome] += 1;
+      },
+      (err: unknown) => this.log.error({ err }, 'message processing failed unexpectedly'),
+    );
+    this.inFlight.set(delivery, { delivery, abort, settled });
+    settled.finally(() => this.inFlight.delete(delivery)).catch((err: unknown) => this.log.error({ err }, 'in-flight bookkeeping failed'));
+  }
+
+  private async shutdown(graceMs: number): Promise<StopSummary> {
+    this.stopRequested.abort();
+    const started = Date.now();
+    this.log.info({ inFlight: this.inFlight.size, graceMs }, 'stopping: consumer cancelled, finishing in-flight messages');
+    await this.consumer?.cancel();
+    await this.drain(started + graceMs);
+    let requeued = 0;
+    for (const entry of this.inFlight.values()) {
+      entry.abort.abort(new HandlerAbandonedError());
+      if (this.consumer?.nack(entry.delivery, true)) requeued += 1;
+    }
+    if (requeued > 0) this.log.warn({ requeued }, 'shutdown deadline passed; requeued unfinished messages');
+    await this.closeConnections();
+    this.log.info({ durationMs: Date.now() - started, requeuedAtDeadline: requeued, outcomes: this.counts }, 'worker stopped');
+    return { requeued, counts: { ...this.counts } };
+  }
+
+  /** Waits until nothing is in flight or the deadline passes. */
+  private async drain(deadline: number): Promise<void> {
+    while (this.inFlight.size > 0 && Date.now() < deadline) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, deadline - Date.now());
+      });
+      try {
+        await Promise.race([Promise.all([...this.inFlight.values()].map((e) => e.settled)), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  }
+
+  private async closeConnections(): Promise<void> {
+    await this.consumer?.close();
+    await this.publisher?.close();
+    const manager = this.manager;
+    if (!manager) return;
+    // close() first waits for a connection attempt in progress, which against an unreachable
+    // host lasts as long as the OS's connect timeout: bounded here so a shutdown always ends.
+    let timer: NodeJS.Timeout | undefined;
+    const bounded = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), CLOSE_TIMEOUT_MS);
+    });
+    try {
+      const outcome = await Promise.race([manager.close().then(() => 'closed' as const), bounded]);
+      if (outcome === 'timeout') this.log.warn({ timeoutMs: CLOSE_TIMEOUT_MS }, 'broker connection did not close in time; leaving it');
+    } catch (err) {
+      this.log.debug({ err }, 'broker connection already closed');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** What processDelivery needs; it settles through the consumer that delivered. */
+  private createDeliveryContext(): DeliveryContext {
+    return {
+      routes: this.routes,
+      handler: this.settings.handler,
+      timeoutMs: this.settings.timeoutMs,
+      logger: this.log,
+      publish: (envelope) => {
+        if (!this.publisher) return Promise.reject(new Error('publisher not ready'));
+        return this.publisher.publish(envelope);
+      },
+      ack: (d) => this.consumer?.ack(d) ?? false,
+      nack: (d, requeue) => this.consumer?.nack(d, requeue) ?? false,
+    };
+  }
+
+  /** Rejects with WorkerStoppedError as soon as stop() is called. */
+  private unlessStopped<T>(p: Promise<T>): Promise<T> {
+    const signal = this.stopRequested.signal;
+    if (signal.aborted) return Promise.reject(new WorkerStoppedError());
+    return new Promise<T>((resolve, reject) => {
+      const onStop = () => reject(new WorkerStoppedError());
+      signal.addEventListener('abort', onStop, { once: true });
+      p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onStop));
+    });
+  }
+}
+
+function defaultConnectionName(): string {
+  return `warren-worker ${hostname()} pid ${process.pid}`;
+}
