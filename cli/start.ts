@@ -69,9 +69,12 @@ export async function run(_args: string[]): Promise<number> {
     DATA_DIR: env.DATA_DIR,
     ...(managementUrl ? { AMQP_MANAGEMENT_URL: managementUrl } : {}),
   };
+  // Each child in a process group of its own: a terminal's Ctrl-C then reaches only this process,
+  // which sends each child one SIGTERM. Had they received the SIGINT too, that SIGTERM would be
+  // their second signal, which means "stop now, without draining".
   const children: ChildProcess[] = [
-    spawn(process.execPath, [BIN, 'api'], { env: childEnv, stdio: 'inherit' }),
-    spawn(process.execPath, [BIN, 'worker', '--replicas', String(env.START_WORKERS)], { env: childEnv, stdio: 'inherit' }),
+    spawn(process.execPath, [BIN, 'api'], { env: childEnv, stdio: 'inherit', detached: true }),
+    spawn(process.execPath, [BIN, 'worker', '--replicas', String(env.START_WORKERS)], { env: childEnv, stdio: 'inherit', detached: true }),
   ];
 
   let stopping = false;
