@@ -14,8 +14,9 @@ export interface WorkerOptions<TData = unknown, TResult = unknown> {
   logger: Logger;
   /** The queue to consume; default processing.requests. */
   queue?: string;
-  /** Where results go; default the binding of processing.results. */
-  results?: ResultTarget;
+  /** Where results go; default the binding of processing.results. `false`: the jobs produce no
+   * result message (fire-and-forget work), and a message is acked once its handler returned. */
+  results?: ResultTarget | false;
   /** Messages in flight at once in this process (prefetch); default 4. */
   concurrency?: number;
   /** A handler running longer fails with TimeoutError (retried); default 30000. */

@@ -30,7 +30,8 @@ export interface DeliveryContext {
 }
 
 interface Replacement {
-  envelope: Envelope;
+  /** undefined: nothing replaces the message (a job without a result message): ack at once. */
+  envelope: Envelope | undefined;
   outcome: 'done' | 'retried' | 'dead';
 }
 
@@ -44,7 +45,7 @@ export async function processDelivery(delivery: Delivery, ctx: DeliveryContext, 
     const replacement = await replace(delivery, ctx, shutdown, log, priorFailures);
     if (!replacement || shutdown.aborted) return 'abandoned';
     try {
-      await ctx.publish(replacement.envelope);
+      if (replacement.envelope) await ctx.publish(replacement.envelope);
     } catch (err) {
       if (shutdown.aborted) return 'abandoned';
       log.warn({ err, delayMs: REQUEUE_DELAY_MS }, 'replacement not confirmed; requeueing the message');
@@ -92,7 +93,9 @@ async function replace(delivery: Delivery, ctx: DeliveryContext, shutdown: Abort
       ctx.timeoutMs,
       shutdown,
     );
-    const envelope = resultEnvelope(routes.result, { requestId, result, attempts: attempt, processedAt: now(), requestHeaders: headers });
+    const envelope = routes.result
+      ? resultEnvelope(routes.result, { requestId, result, attempts: attempt, processedAt: now(), requestHeaders: headers })
+      : undefined;
     log.info({ durationMs: Date.now() - started }, 'message processed');
     return { envelope, outcome: 'done' };
   } catch (err) {

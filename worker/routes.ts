@@ -10,7 +10,8 @@ import { type RetryPolicy, retryPolicyOf } from './retry-policy.ts';
  */
 export interface WorkerRoutes {
   queue: string;
-  result: Route;
+  /** Where results go; undefined for a worker whose jobs produce no result message. */
+  result: Route | undefined;
   /** The queue results land in, when known (checked at startup). */
   resultsQueue: string | undefined;
   retry: RetryPolicy;
@@ -25,7 +26,7 @@ export interface ResultTarget {
 }
 
 /** Resolves and validates the routes once; errors name the option and what the topology has. */
-export function resolveWorkerRoutes(compiled: CompiledTopology, queue: string, result: ResultTarget = {}): WorkerRoutes {
+export function resolveWorkerRoutes(compiled: CompiledTopology, queue: string, result: ResultTarget | false = {}): WorkerRoutes {
   const known = Object.keys(compiled.routes).join(', ') || 'none';
   const routes = compiled.routes[queue];
   if (!routes) throw new ConfigError('queue', `queue "${queue}" is not in the topology (it declares: ${known})`);
@@ -33,9 +34,11 @@ export function resolveWorkerRoutes(compiled: CompiledTopology, queue: string, r
     throw new ConfigError('queue', `queue "${queue}" has no deadLetter in the topology; the worker needs one for malformed and exhausted messages`);
   }
   const retry = retryPolicyOf(routes);
-  let resultRoute: Route;
+  let resultRoute: Route | undefined;
   let resultsQueue: string | undefined;
-  if (result.route) {
+  if (result === false) {
+    resultRoute = undefined;
+  } else if (result.route) {
     resultRoute = result.route;
   } else {
     resultsQueue = result.queue ?? DEFAULT_RESULTS_QUEUE;
@@ -58,7 +61,8 @@ export function resolveWorkerRoutes(compiled: CompiledTopology, queue: string, r
 export function topologyNeeds(routes: WorkerRoutes): TopologyNeeds {
   const queues = [routes.queue, ...routes.retry.tiers.map((t) => t.queue), routes.deadLetter.queue];
   if (routes.resultsQueue) queues.push(routes.resultsQueue);
-  const exchanges = [routes.result.exchange, routes.deadLetter.exchange];
+  const exchanges = [routes.deadLetter.exchange];
+  if (routes.result) exchanges.push(routes.result.exchange);
   if (routes.retry.exchange) exchanges.push(routes.retry.exchange);
   return { queues, exchanges };
 }
