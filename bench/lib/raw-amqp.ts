@@ -87,3 +87,38 @@ export async function withQuorumQueue<T>(url: string, name: string, fn: (queue: 
     await conn.close().catch(() => undefined);
   }
 }
+
+/**
+ * Consume, publish a result with a confirm, ack after the confirm: what a careful user writes
+ * for at-least-once request/result processing by hand, Warren's default worker mode.
+ */
+export async function rawConsumeWithResults(url: string, queue: string, resultQueue: string, count: number, prefetch: number): Promise<{ perSecond: number; ms: number }> {
+  const conn = await amqplib.connect(url);
+  const ch = await conn.createChannel();
+  const pub = await conn.createConfirmChannel();
+  await ch.prefetch(prefetch);
+  let got = 0;
+  let started = 0;
+  const ms = await new Promise<number>((resolve, reject) => {
+    ch.on('error', reject);
+    pub.on('error', reject);
+    void ch
+      .consume(queue, (msg) => {
+        if (!msg) return;
+        if (started === 0) started = performance.now();
+        const { requestId } = JSON.parse(msg.content.toString('utf8')) as { requestId: string };
+        const body = Buffer.from(JSON.stringify({ requestId, result: null, attempts: 1, processedAt: new Date().toISOString() }));
+        pub.sendToQueue(resultQueue, body, { persistent: true, correlationId: requestId }, (err) => {
+          if (err) return reject(err);
+          ch.ack(msg);
+          got++;
+          if (got === count) resolve(performance.now() - started);
+        });
+      })
+      .catch(reject);
+  });
+  await ch.close();
+  await pub.close();
+  await conn.close();
+  return { perSecond: (count / ms) * 1000, ms };
+}

@@ -1,0 +1,113 @@
+// `npm run bench [-- --quick]`: Warren against raw amqplib and a bare HTTP endpoint, on the same
+// broker in the same run, reported as ratios (absolute figures drift on a shared machine).
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { DEFAULT_AMQP_URL, LocalRabbitNode, ManagementClient, portAnswers, withVhost } from '../core/index.ts';
+import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
+import { benchConsume, benchPublish, type Pair } from './sections/amqp.ts';
+import { benchE2e, benchHttp, benchScaling } from './sections/services.ts';
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const quick = values.quick;
+const size = {
+  messages: quick ? 10_000 : 40_000,
+  rounds: quick ? 1 : 3,
+  httpSeconds: quick ? 5 : 15,
+  e2eSeconds: quick ? 4 : 10,
+  scalingPerReplica: quick ? 400 : 1500,
+};
+const began = Date.now();
+
+let node: LocalRabbitNode | undefined;
+let baseUrl = process.env.AMQP_URL?.split(',')[0];
+if (!baseUrl) {
+  if (await portAnswers(5672)) baseUrl = DEFAULT_AMQP_URL;
+  else {
+    node = new LocalRabbitNode({ nodeName: 'warren-bench@localhost', amqpPort: 5690, baseDir: `.warren/bench-rabbit-${process.pid}` });
+    console.error('no broker on 5672: starting a private node on 5690');
+    await node.start();
+    baseUrl = node.url;
+  }
+}
+const vhost = `warren-bench-${randomBytes(3).toString('hex')}`;
+const url = withVhost(baseUrl, vhost);
+const mgmt = new ManagementClient({ amqpUrl: url, managementUrl: node?.managementUrl ?? process.env.AMQP_MANAGEMENT_URL });
+const compiled = loadCompiledTopology();
+
+/** The best of `rounds` alternating runs of each side: noise only ever slows a run down. */
+async function best(run: () => Promise<Pair>): Promise<Pair> {
+  let out: Pair = { raw: 0, warren: 0 };
+  for (let i = 0; i < size.rounds; i++) {
+    const r = await run();
+    out = { raw: Math.max(out.raw, r.raw), warren: Math.max(out.warren, r.warren) };
+  }
+  return out;
+}
+
+try {
+  await applyTopology({ amqpUrl: url, managementUrl: mgmt.baseUrl, compiled });
+  const overview = await mgmt.get<{ rabbitmq_version?: string }>('/api/overview');
+  console.error(`broker RabbitMQ ${overview?.rabbitmq_version ?? '?'}, vhost ${vhost}, ${quick ? 'quick' : 'full'} run`);
+
+  console.error('publish: raw amqplib vs Warren publisher (256 B, persistent, confirms, window 256)');
+  const publish = await best(() => benchPublish(url, size.messages, 256, 256));
+  console.error('consume: raw consume+ack vs worker runtime, no-op handler, no result (quorum, prefetch 100)');
+  const consume = await best(() => benchConsume(url, compiled, size.messages, 100, 256, false));
+  console.error('consume with results: raw consume+publish result+ack vs worker runtime (default mode)');
+  const consumeResults = await best(() => benchConsume(url, compiled, size.messages, 100, 256, true));
+  console.error(`http: autocannon, 50 connections, ${size.httpSeconds} s each`);
+  const http = await benchHttp(url, size.httpSeconds, 50, 3900);
+  console.error(`end to end: one API, two workers, ${size.e2eSeconds} s of load from 50 clients`);
+  const e2e = await benchE2e(url, size.e2eSeconds, 50, 3910);
+  console.error('scaling: 20 ms handler, concurrency 10, 1/2/4 replicas');
+  const scaling = await benchScaling(url, size.scalingPerReplica, [1, 2, 4]);
+
+  const ratio = (p: Pair) => p.warren / p.raw;
+  const results = {
+    when: new Date().toISOString(),
+    quick,
+    seconds: Math.round((Date.now() - began) / 1000),
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, rabbitmq: overview?.rabbitmq_version },
+    consumeRatio: ratio(consume),
+    consumeWithResultsRatio: ratio(consumeResults),
+    publishRatio: ratio(publish),
+    httpRatio: http.warren.acceptedPerSecond / http.bare.acceptedPerSecond,
+    httpP50Ms: http.warren.p50Ms,
+    httpP99Ms: http.warren.p99Ms,
+    httpNon2xx: http.warren.non2xx + http.warren.errors,
+    e2ePerSecond: e2e.perSecond,
+    detail: { publish, consume, consumeResults, http, e2e, scaling },
+  };
+  const mark = (ok: boolean) => (ok ? 'yes' : '**no**');
+  const f = (n: number) => n.toFixed(0);
+  const rows = [
+    ['| measure | Warren | baseline | ratio | target | meets |', '|---|---|---|---|---|---|'],
+    [`| publish, confirmed msg/s | ${f(publish.warren)} | ${f(publish.raw)} (raw amqplib) | ${results.publishRatio.toFixed(2)} | >= 0.9 | ${mark(results.publishRatio >= 0.9)} |`],
+    [`| consume + ack msg/s | ${f(consume.warren)} | ${f(consume.raw)} (raw amqplib) | ${results.consumeRatio.toFixed(2)} | >= 0.9 | ${mark(results.consumeRatio >= 0.9)} |`],
+    [
+      `| consume + result + ack msg/s | ${f(consumeResults.warren)} | ${f(consumeResults.raw)} (raw amqplib) | ${results.consumeWithResultsRatio.toFixed(2)} | >= 0.9 | ${mark(results.consumeWithResultsRatio >= 0.9)} |`,
+    ],
+    [
+      `| HTTP accepted req/s (50 conns) | ${f(http.warren.acceptedPerSecond)} | ${f(http.bare.acceptedPerSecond)} (bare express) | ${results.httpRatio.toFixed(2)} | >= 0.5 | ${mark(results.httpRatio >= 0.5)} |`,
+    ],
+    [`| HTTP p50 / p99 ms | ${http.warren.p50Ms} / ${http.warren.p99Ms} | ${http.bare.p50Ms} / ${http.bare.p99Ms} | | p99 < 50 | ${mark(http.warren.p99Ms < 50)} |`],
+    [`| HTTP non-2xx + errors | ${results.httpNon2xx} | ${http.bare.non2xx + http.bare.errors} | | 0 | ${mark(results.httpNon2xx === 0)} |`],
+    [`| end to end processed/s (1 API, 2 workers) | ${f(e2e.perSecond)} (${e2e.accepted} requests) | | | | |`],
+    ...scaling.map((s) => [`| scaling: ${s.replicas} replica(s), 20 ms handler | ${f(s.perSecond)}/s | | ${(s.perSecond / (scaling[0]?.perSecond ?? 1)).toFixed(2)} vs 1 | grows | ${mark(s.replicas === 1 || s.perSecond > (scaling[0]?.perSecond ?? 0) * 1.3)} |`]),
+    [`| peak RSS MiB: API under HTTP load / e2e | ${f(http.apiPeakRssMb)} / ${f(e2e.apiPeakRssMb)} | | | | |`],
+    [`| peak RSS MiB: workers e2e (2 replicas + supervisor) | ${f(e2e.workerPeakRssMb)} | | | | |`],
+  ].flat();
+  console.log(`\n${rows.join('\n')}\n\n${results.machine.cpus} cpus (${results.machine.cpuModel}), node ${process.version}, RabbitMQ ${results.machine.rabbitmq}, ${results.seconds} s`);
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  writeFileSync(new URL('./results/latest.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+} finally {
+  await mgmt.delete(mgmt.path('vhosts', vhost)).catch(() => undefined);
+  if (node) await node.stop();
+}
+// Whatever still holds the event loop here (autocannon's agents, a closing socket) must not keep
+// a finished benchmark alive.
+const lingering = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
+if (lingering.length > 0) console.error(`exiting with open handles: ${lingering.join(', ')}`);
+process.exit(process.exitCode ?? 0);

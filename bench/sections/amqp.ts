@@ -1,0 +1,96 @@
+import amqplib from 'amqplib';
+import { pino } from 'pino';
+import { ChannelSlot, ConfirmPublisher } from '../../api/index.ts';
+import { connectBroker } from '../../core/index.ts';
+import type { CompiledTopology } from '../../topology/index.ts';
+import { defineWorker } from '../../worker/index.ts';
+import { fillQueue, payload, rawConsume, rawConsumeWithResults, rawPublish } from '../lib/raw-amqp.ts';
+
+const silent = pino({ level: 'silent' });
+const REQUESTS = 'processing.requests';
+const RESULTS = 'processing.results';
+
+export interface Pair {
+  warren: number;
+  raw: number;
+}
+
+/** Confirmed publishes per second, `window` outstanding: raw amqplib vs Warren's API publisher. */
+export async function benchPublish(url: string, count: number, window: number, size: number): Promise<Pair> {
+  const raw = await rawPublish(url, REQUESTS, count, window, size);
+  await purge(url, REQUESTS);
+  const conn = connectBroker({ urls: [url], logger: silent, connectionName: 'warren-bench publisher' });
+  const slot = new ChannelSlot<amqplib.ConfirmChannel>({ connection: conn, name: 'publish', create: (m) => m.createConfirmChannel(), logger: silent });
+  slot.start();
+  await waitUntil(() => slot.current !== undefined);
+  const publisher = new ConfirmPublisher({ channels: slot, route: { exchange: '', routingKey: REQUESTS }, timeoutMs: 10_000, maxInFlight: window, logger: silent });
+  const data = JSON.parse(payload(size, 0).toString()).data as string;
+  const started = performance.now();
+  let sent = 0;
+  // The same window as the raw run: `window` publishes in flight, each replaced when confirmed.
+  await Promise.all(
+    Array.from({ length: window }, async () => {
+      while (sent < count) {
+        const i = sent++;
+        await publisher.publish({ requestId: `bench-${i}`, data });
+      }
+    }),
+  );
+  const ms = performance.now() - started;
+  await slot.close();
+  await conn.close();
+  await purge(url, REQUESTS);
+  return { raw: raw.perSecond, warren: (count / ms) * 1000 };
+}
+
+/** Consume + ack per second at `prefetch`: raw amqplib vs the worker runtime, no-op handler. */
+export async function benchConsume(url: string, compiled: CompiledTopology, count: number, prefetch: number, size: number, withResults: boolean): Promise<Pair> {
+  await fillQueue(url, REQUESTS, count, size);
+  const raw = withResults ? await rawConsumeWithResults(url, REQUESTS, RESULTS, count, prefetch) : await rawConsume(url, REQUESTS, count, prefetch);
+  await purge(url, RESULTS);
+  await fillQueue(url, REQUESTS, count, size);
+  let handled = 0;
+  let started = 0;
+  let finished = 0;
+  let resolveDone: () => void = () => undefined;
+  const done = new Promise<void>((r) => {
+    resolveDone = r;
+  });
+  const worker = defineWorker({
+    handler: () => {
+      if (handled === 0) started = performance.now();
+      handled++;
+      if (handled === count) {
+        finished = performance.now();
+        resolveDone();
+      }
+      return null;
+    },
+    urls: [url],
+    topology: compiled,
+    logger: silent,
+    concurrency: prefetch,
+    results: withResults ? {} : false,
+  });
+  await worker.start();
+  await done;
+  await worker.stop();
+  await purge(url, RESULTS);
+  await purge(url, REQUESTS);
+  return { raw: raw.perSecond, warren: (count / (finished - started)) * 1000 };
+}
+
+export async function purge(url: string, queue: string): Promise<void> {
+  const conn = await amqplib.connect(url);
+  const ch = await conn.createChannel();
+  await ch.purgeQueue(queue);
+  await conn.close();
+}
+
+async function waitUntil(fn: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for the broker');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

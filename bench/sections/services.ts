@@ -1,0 +1,146 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import amqplib from 'amqplib';
+import { postLoad, type HttpLoadResult } from '../lib/http-load.ts';
+import { type Service, startService, WARREN_BIN, waitHttp } from '../lib/procs.ts';
+import { purge } from './amqp.ts';
+
+const BARE = new URL('../bare-server.ts', import.meta.url).pathname;
+
+export interface HttpComparison {
+  warren: HttpLoadResult;
+  bare: HttpLoadResult;
+  apiPeakRssMb: number;
+}
+
+function apiEnv(url: string, port: number, dataDir: string): NodeJS.ProcessEnv {
+  return { AMQP_URL: url, PORT: String(port), DATA_DIR: dataDir, API_MAX_IN_FLIGHT: '5000' };
+}
+
+/** autocannon at `connections` against Warren's API and against a bare express 202 endpoint. */
+export async function benchHttp(url: string, seconds: number, connections: number, port: number): Promise<HttpComparison> {
+  const bare = startService(['--import', 'tsx', BARE], { PORT: String(port + 1) });
+  await waitHttp(`http://127.0.0.1:${port + 1}/readyz`);
+  const bareResult = await postLoad(`http://127.0.0.1:${port + 1}/api/v1/processData`, { connections, seconds });
+  await bare.stop();
+  const dir = mkdtempSync(join(tmpdir(), 'warren-bench-'));
+  const api = startService([WARREN_BIN, 'api'], apiEnv(url, port, dir));
+  try {
+    await waitHttp(`http://127.0.0.1:${port}/readyz`);
+    const warren = await postLoad(`http://127.0.0.1:${port}/api/v1/processData`, { connections, seconds });
+    return { warren, bare: bareResult, apiPeakRssMb: api.peakRssMb() };
+  } finally {
+    await api.stop();
+    rmSync(dir, { recursive: true, force: true });
+    await purge(url, 'processing.requests');
+  }
+}
+
+export interface E2eResult {
+  accepted: number;
+  perSecond: number;
+  apiPeakRssMb: number;
+  workerPeakRssMb: number;
+}
+
+/**
+ * POST to result stored: `clients` concurrent clients post for `seconds`, then every accepted
+ * request is polled until it is done. One API, two worker replicas, a no-op processor.
+ */
+export async function benchE2e(url: string, seconds: number, clients: number, port: number): Promise<E2eResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'warren-bench-'));
+  const api = startService([WARREN_BIN, 'api'], apiEnv(url, port, dir));
+  const workers = startService([WARREN_BIN, 'worker', '--replicas', '2', '--concurrency', '50'], { AMQP_URL: url, DEMO_DELAY_MS: '0' });
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitHttp(`${base}/readyz`);
+    const ids: string[] = [];
+    const started = performance.now();
+    const stopAt = Date.now() + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: clients }, async (_, c) => {
+        for (let i = 0; Date.now() < stopAt; i++) {
+          const res = await fetch(`${base}/api/v1/processData`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: `e2e-${c}-${i}` }) });
+          const body = (await res.json()) as { requestId?: string };
+          if (res.status === 202 && body.requestId) ids.push(body.requestId);
+        }
+      }),
+    );
+    let pending = ids;
+    const deadline = Date.now() + 120_000;
+    while (pending.length > 0 && Date.now() < deadline) {
+      const still: string[] = [];
+      for (let i = 0; i < pending.length; i += 50) {
+        const batch = pending.slice(i, i + 50);
+        const states = await Promise.all(batch.map(async (id) => ((await (await fetch(`${base}/api/v1/requests/${id}`)).json()) as { status: string }).status));
+        batch.forEach((id, k) => {
+          if (states[k] !== 'done') still.push(id);
+        });
+      }
+      pending = still;
+      if (pending.length > 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    if (pending.length > 0) throw new Error(`${pending.length} of ${ids.length} requests not done after 120 s`);
+    const secs = (performance.now() - started) / 1000;
+    return { accepted: ids.length, perSecond: ids.length / secs, apiPeakRssMb: api.peakRssMb(), workerPeakRssMb: workers.peakRssMb() };
+  } finally {
+    await Promise.all([api.stop(), workers.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface ScalingRow {
+  replicas: number;
+  perSecond: number;
+  workerPeakRssMb: number;
+}
+
+/** Processed per second for an I/O-bound handler (DEMO_DELAY_MS=20, concurrency 10) by replicas. */
+export async function benchScaling(url: string, perRun: number, replicaCounts: readonly number[]): Promise<ScalingRow[]> {
+  const rows: ScalingRow[] = [];
+  for (const replicas of replicaCounts) {
+    const count = perRun * replicas;
+    await prefill(url, count);
+    const conn = await amqplib.connect(url);
+    const ch = await conn.createChannel();
+    let got = 0;
+    let first = 0;
+    let last = 0;
+    const done = new Promise<void>((resolve) => {
+      void ch.consume(
+        'processing.results',
+        () => {
+          if (got === 0) first = performance.now();
+          got++;
+          last = performance.now();
+          if (got >= count) resolve();
+        },
+        { noAck: true },
+      );
+    });
+    let workers: Service | undefined;
+    try {
+      workers = startService([WARREN_BIN, 'worker', '--replicas', String(replicas), '--concurrency', '10'], { AMQP_URL: url, DEMO_DELAY_MS: '20' });
+      await Promise.race([done, new Promise((_, reject) => setTimeout(() => reject(new Error(`scaling run with ${replicas} replicas timed out`)), 120_000))]);
+      rows.push({ replicas, perSecond: ((got - 1) / (last - first)) * 1000, workerPeakRssMb: workers.peakRssMb() });
+    } finally {
+      await workers?.stop();
+      await conn.close();
+      await purge(url, 'processing.results');
+    }
+  }
+  return rows;
+}
+
+async function prefill(url: string, count: number): Promise<void> {
+  const conn = await amqplib.connect(url);
+  const ch = await conn.createConfirmChannel();
+  for (let i = 0; i < count; i++) {
+    const requestId = `scale-${i}`;
+    ch.publish('processing', 'request', Buffer.from(JSON.stringify({ requestId, data: requestId })), { persistent: true, messageId: requestId });
+    if (i % 500 === 499) await ch.waitForConfirms();
+  }
+  await ch.waitForConfirms();
+  await conn.close();
+}
