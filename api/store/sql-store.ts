@@ -1,5 +1,6 @@
 import { PermanentError } from '../../core/index.ts';
 import { StoreUnavailableError } from '../errors.ts';
+import { GroupCommit } from './group-commit.ts';
 import type { ClaimInput, DeadInfo, IdempotencyClaim, RequestRecord, RequestStatus, ResultInput, ResultStore } from './result-store.ts';
 import { type SqlClient, sqlStateOf } from './sql-client.ts';
 
@@ -25,9 +26,15 @@ interface KeyRow {
  */
 export class SqlResultStore implements ResultStore {
   private readonly db: SqlClient;
+  private readonly accepts: GroupCommit<string>;
 
   constructor(db: SqlClient) {
     this.db = db;
+    this.accepts = new GroupCommit((ids) =>
+      this.db
+        .query(`INSERT INTO requests (request_id, status) SELECT DISTINCT unnest($1::text[]), 'queued' ON CONFLICT (request_id) DO NOTHING`, [ids])
+        .then(() => undefined),
+    );
   }
 
   get description(): string {
@@ -37,11 +44,11 @@ export class SqlResultStore implements ResultStore {
   async accept(requestId: string, options?: { idempotencyKey?: string }): Promise<void> {
     const key = options?.idempotencyKey;
     await this.run(async () => {
-      const insert = `INSERT INTO requests (request_id, status) VALUES ($1, 'queued') ON CONFLICT (request_id) DO NOTHING`;
       if (key === undefined) {
-        await this.db.query(insert, [requestId]);
+        await this.accepts.add(requestId);
         return;
       }
+      const insert = `INSERT INTO requests (request_id, status) VALUES ($1, 'queued') ON CONFLICT (request_id) DO NOTHING`;
       await this.db.transaction(async (tx) => {
         await tx.query(insert, [requestId]);
         await tx.query(`UPDATE idempotency_keys SET state = 'accepted', updated_at = now() WHERE key = $1 AND request_id = $2`, [key, requestId]);

@@ -40,6 +40,18 @@ function defineStoreSuite(backend: Backend): Test<{ store?: ResultStore }> {
     await within(T, 'backend cleanup', backend.cleanup());
   });
 
+  s('concurrent accepts are all stored (group commit), duplicates once, done never downgraded', async (ctx) => {
+    const ids = Array.from({ length: 300 }, id);
+    const done = ids[7] as string;
+    await store(ctx).recordResult({ requestId: done, result: 'already', attempts: 1 });
+    // Every id twice, all at once: the batches hold duplicates and a row that is already done.
+    await within(T, 'accepts', Promise.all([...ids, ...ids].map((r) => store(ctx).accept(r))));
+    const rows = await Promise.all(ids.map((r) => store(ctx).get(r)));
+    assert.is(rows.filter((r) => r?.status === 'queued').length, 299);
+    assert.is(rows[7]?.status, 'done');
+    assert.is(rows[7]?.result, 'already');
+  });
+
   s('accept inserts a queued row once; unknown ids are absent', async (ctx) => {
     const r = id();
     await store(ctx).accept(r);
