@@ -35,6 +35,18 @@ export const HEADERS = {
   replays: 'x-warren-replays',
 } as const;
 
+/** Headers the broker writes when it dead-letters or redelivers; a new copy must not carry them. */
+export const BROKER_DEATH_HEADERS: readonly string[] = [
+  'x-death',
+  'x-first-death-exchange',
+  'x-first-death-queue',
+  'x-first-death-reason',
+  'x-last-death-exchange',
+  'x-last-death-queue',
+  'x-last-death-reason',
+  'x-delivery-count',
+];
+
 export type DeadReason = 'malformed' | 'permanent' | 'max-attempts' | 'delivery-limit' | 'timeout';
 
 export interface RequestMessage {

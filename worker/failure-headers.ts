@@ -1,4 +1,4 @@
-import { type DeadReason, errorCode, errorMessage, HEADERS, stringHeader } from '../core/index.ts';
+import { BROKER_DEATH_HEADERS, type DeadReason, errorCode, errorMessage, HEADERS, stringHeader } from '../core/index.ts';
 
 /**
  * Headers of retry copies and dead letters (the wire contract is core/message.ts). Pure: the
@@ -29,16 +29,7 @@ export interface HistoryEntry {
  * They are dropped from the copies the worker publishes: they describe the old copy, and a stale
  * x-delivery-count on a new message would only mislead whoever reads it.
  */
-const BROKER_OWNED = new Set([
-  'x-death',
-  'x-first-death-exchange',
-  'x-first-death-queue',
-  'x-first-death-reason',
-  'x-last-death-exchange',
-  'x-last-death-queue',
-  'x-last-death-reason',
-  'x-delivery-count',
-]);
+const BROKER_OWNED = new Set(BROKER_DEATH_HEADERS);
 
 export function describeFailure(err: unknown, at: Date): FailureInfo {
   const stack = err instanceof Error && typeof err.stack === 'string' ? truncate(err.stack, LIMITS.stack) : undefined;

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import amqplib from 'amqplib';
-import { HEADERS, type Logger } from '../../core/index.ts';
+import { BROKER_DEATH_HEADERS, HEADERS, type Logger } from '../../core/index.ts';
 import type { CompiledTopology } from '../../topology/index.ts';
 import { type DeadLetter, decodeDeadLetter } from './dead-letter.ts';
 
@@ -36,14 +36,7 @@ const RESET_HEADERS = [
   HEADERS.errorStack,
   HEADERS.attempts,
   HEADERS.deadAt,
-  'x-death',
-  'x-first-death-exchange',
-  'x-first-death-queue',
-  'x-first-death-reason',
-  'x-last-death-exchange',
-  'x-last-death-queue',
-  'x-last-death-reason',
-  'x-delivery-count',
+  ...BROKER_DEATH_HEADERS,
 ];
 
 /** The most messages one operation holds at once (unacknowledged, in memory). */

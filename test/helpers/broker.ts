@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
+import type { GetMessage } from 'amqplib';
 import { credentialsOf, ManagementClient, withVhost } from '../../core/index.ts';
 
 /**
@@ -122,4 +123,27 @@ export function loud(fn: () => Promise<void>): () => Promise<void> {
       throw err;
     }
   };
+}
+
+/**
+ * Takes messages off queues with basic.get until the one for `requestId` (by correlationId or
+ * messageId) shows up; keeps the others, since several tests share the queues.
+ */
+export function messageTaker(ch: { get(queue: string, options: { noAck: boolean }): Promise<false | GetMessage> }) {
+  const seen = new Map<string, GetMessage>();
+  const take = (queue: string, requestId: string, ms = 10_000): Promise<GetMessage> =>
+    waitFor(
+      `${requestId} in ${queue}`,
+      async () => {
+        for (;;) {
+          const m = await ch.get(queue, { noAck: true });
+          if (!m) break;
+          seen.set(`${queue}/${m.properties.correlationId ?? m.properties.messageId}`, m);
+        }
+        return seen.get(`${queue}/${requestId}`);
+      },
+      ms,
+      50,
+    );
+  return { take, seen };
 }

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,61 +7,27 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { applyTopology, DEFAULT_REQUESTS_QUEUE, DEFAULT_RESULTS_QUEUE, loadCompiledTopology } from '../../topology/index.ts';
 import { createTestVhost, type TestVhost, waitFor, within } from '../helpers/broker.ts';
+import { killAll, startApi as startApiProcess, startWarren as startWarrenProcess } from '../helpers/warren-process.ts';
 
 /**
  * End to end, as a user runs it: `warren api` and `warren worker` as real processes on a broker
  * vhost of their own. Covers the tutorial's round trip, a dead request, and an API restart while
  * workers keep producing results.
  */
-const ROOT = new URL('../..', import.meta.url).pathname;
 let vhost: TestVhost;
 let dir: string;
 let conn: amqplib.ChannelModel;
 let ch: amqplib.Channel;
-const children = new Set<ChildProcess>();
 let api: { proc: ChildProcess; base: string } | undefined;
 let worker: ChildProcess | undefined;
 
-interface Started {
-  proc: ChildProcess;
-  output: () => string;
-}
-
-function startWarren(args: string[], env: Record<string, string>): Started {
-  const proc = spawn(process.execPath, [join(ROOT, 'bin/warren.js'), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, AMQP_URL: vhost.url, LOG_PRETTY: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(proc);
-  proc.on('exit', () => children.delete(proc));
-  let out = '';
-  proc.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  proc.stderr?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  return { proc, output: () => out };
+function startWarren(args: string[], env: Record<string, string>) {
+  return startWarrenProcess(args, { AMQP_URL: vhost.url, ...env });
 }
 
 async function startApi(): Promise<{ proc: ChildProcess; base: string }> {
-  const s = startWarren(['api'], { PORT: '0', DATA_DIR: dir, LOG_LEVEL: 'info' });
-  const port = await waitFor(
-    'api listening',
-    () => {
-      if (s.proc.exitCode !== null) throw new Error(`api exited ${s.proc.exitCode}: ${s.output().slice(-2000)}`);
-      const line = s
-        .output()
-        .split('\n')
-        .find((l) => l.includes('"api listening"'));
-      return line ? (JSON.parse(line) as { port: number }).port : undefined;
-    },
-    30_000,
-  );
-  const base = `http://127.0.0.1:${port}`;
-  await waitFor('api ready', async () => ((await fetch(`${base}/readyz`)).status === 200 ? true : undefined), 15_000);
-  return { proc: s.proc, base };
+  const a = await startApiProcess({ AMQP_URL: vhost.url, DATA_DIR: dir });
+  return { proc: a.proc, base: a.base };
 }
 
 function startWorker(): ChildProcess {
@@ -117,7 +83,7 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  for (const p of children) p.kill('SIGKILL');
+  killAll();
   await conn?.close().catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
   await vhost?.cleanup();

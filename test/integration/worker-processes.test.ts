@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
-import amqplib, { type ChannelModel, type ConfirmChannel, type GetMessage } from 'amqplib';
+import amqplib, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeResult, HEADERS } from '../../core/index.ts';
 import { applyTopology, DEFAULT_REQUESTS_QUEUE, DEFAULT_RESULTS_QUEUE, loadCompiledTopology, routesFor } from '../../topology/index.ts';
-import { createTestVhost, type TestVhost, waitFor, within } from '../helpers/broker.ts';
+import { createTestVhost, messageTaker, type TestVhost, waitFor, within } from '../helpers/broker.ts';
 
 // The CLI as users run it: real processes (`node bin/warren.js worker`), real signals, a real
 // broker. Each worker logs JSON lines to stdout; the tests read them to learn pids and progress.
@@ -76,22 +76,9 @@ class Cli {
   }
 }
 
-const results = new Map<string, GetMessage>();
-async function take(queue: string, requestId: string, ms = 15_000): Promise<GetMessage> {
-  return waitFor(
-    `${requestId} in ${queue}`,
-    async () => {
-      for (;;) {
-        const m = await ch.get(queue, { noAck: true });
-        if (!m) break;
-        results.set(`${queue}/${m.properties.correlationId ?? m.properties.messageId}`, m);
-      }
-      return results.get(`${queue}/${requestId}`);
-    },
-    ms,
-    50,
-  );
-}
+const taker = messageTaker({ get: (q, o) => ch.get(q, o) });
+
+const take = (queue: string, requestId: string, ms = 15_000) => taker.take(queue, requestId, ms);
 
 async function publish(requestId: string, data: string): Promise<void> {
   ch.publish(publishRoute.exchange, publishRoute.routingKey, Buffer.from(JSON.stringify({ requestId, data })), {

@@ -1,11 +1,11 @@
-import amqplib, { type ChannelModel, type ConfirmChannel, type GetMessage } from 'amqplib';
+import amqplib, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { pino } from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeResult, HEADERS, PermanentError, RetryableError } from '../../core/index.ts';
 import { applyTopology, DEFAULT_REQUESTS_QUEUE, DEFAULT_RESULTS_QUEUE, loadCompiledTopology, routesFor } from '../../topology/index.ts';
 import { defineWorker, type Handler, type Worker } from '../../worker/index.ts';
-import { createTestVhost, type TestVhost, waitFor, within } from '../helpers/broker.ts';
+import { createTestVhost, messageTaker, type TestVhost, within } from '../helpers/broker.ts';
 
 // The runtime in-process against a real broker: retries through the TTL tiers, dead-lettering
 // with reasons, malformed input, handler timeouts. Delays come from the fixture (300ms, 600ms).
@@ -54,23 +54,9 @@ const handler: Handler<Mode> = async (data, ctx) => {
   }
 };
 
-/** Messages taken from a queue, kept by requestId (several tests share the queues). */
-const seen = new Map<string, GetMessage>();
-async function take(queue: string, requestId: string, ms = 10_000): Promise<GetMessage> {
-  return waitFor(
-    `${requestId} in ${queue}`,
-    async () => {
-      for (;;) {
-        const m = await ch.get(queue, { noAck: true });
-        if (!m) break;
-        seen.set(`${queue}/${m.properties.correlationId ?? m.properties.messageId}`, m);
-      }
-      return seen.get(`${queue}/${requestId}`);
-    },
-    ms,
-    50,
-  );
-}
+const taker = messageTaker({ get: (q, o) => ch.get(q, o) });
+const seen = taker.seen;
+const take = (queue: string, requestId: string, ms = 10_000) => taker.take(queue, requestId, ms);
 
 async function publish(requestId: string, body: Buffer | object, headers: Record<string, unknown> = {}): Promise<void> {
   const content = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
