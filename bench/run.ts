@@ -69,7 +69,13 @@ try {
     when: new Date().toISOString(),
     quick,
     seconds: Math.round((Date.now() - began) / 1000),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, rabbitmq: overview?.rabbitmq_version },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      rabbitmq: overview?.rabbitmq_version,
+    },
     consumeRatio: ratio(consume),
     consumeWithResultsRatio: ratio(consumeResults),
     publishRatio: ratio(publish),
@@ -84,22 +90,32 @@ try {
   const f = (n: number) => n.toFixed(0);
   const rows = [
     ['| measure | Warren | baseline | ratio | target | meets |', '|---|---|---|---|---|---|'],
-    [`| publish, confirmed msg/s | ${f(publish.warren)} | ${f(publish.raw)} (raw amqplib) | ${results.publishRatio.toFixed(2)} | >= 0.9 | ${mark(results.publishRatio >= 0.9)} |`],
-    [`| consume + ack msg/s | ${f(consume.warren)} | ${f(consume.raw)} (raw amqplib) | ${results.consumeRatio.toFixed(2)} | >= 0.9 | ${mark(results.consumeRatio >= 0.9)} |`],
+    [
+      `| publish, confirmed msg/s | ${f(publish.warren)} | ${f(publish.raw)} (raw amqplib) | ${results.publishRatio.toFixed(2)} | >= 0.9 | ${mark(results.publishRatio >= 0.9)} |`,
+    ],
+    [
+      `| consume + ack msg/s | ${f(consume.warren)} | ${f(consume.raw)} (raw amqplib) | ${results.consumeRatio.toFixed(2)} | >= 0.9 | ${mark(results.consumeRatio >= 0.9)} |`,
+    ],
     [
       `| consume + result + ack msg/s | ${f(consumeResults.warren)} | ${f(consumeResults.raw)} (raw amqplib) | ${results.consumeWithResultsRatio.toFixed(2)} | >= 0.9 | ${mark(results.consumeWithResultsRatio >= 0.9)} |`,
     ],
     [
       `| HTTP accepted req/s (50 conns) | ${f(http.warren.acceptedPerSecond)} | ${f(http.bare.acceptedPerSecond)} (bare express) | ${results.httpRatio.toFixed(2)} | >= 0.5 | ${mark(results.httpRatio >= 0.5)} |`,
     ],
-    [`| HTTP p50 / p99 ms | ${http.warren.p50Ms} / ${http.warren.p99Ms} | ${http.bare.p50Ms} / ${http.bare.p99Ms} | | p99 < 50 | ${mark(http.warren.p99Ms < 50)} |`],
+    [
+      `| HTTP p50 / p99 ms | ${http.warren.p50Ms} / ${http.warren.p99Ms} | ${http.bare.p50Ms} / ${http.bare.p99Ms} | | p99 < 50 | ${mark(http.warren.p99Ms < 50)} |`,
+    ],
     [`| HTTP non-2xx + errors | ${results.httpNon2xx} | ${http.bare.non2xx + http.bare.errors} | | 0 | ${mark(results.httpNon2xx === 0)} |`],
     [`| end to end processed/s (1 API, 2 workers) | ${f(e2e.perSecond)} (${e2e.accepted} requests) | | | | |`],
-    ...scaling.map((s) => [`| scaling: ${s.replicas} replica(s), 20 ms handler | ${f(s.perSecond)}/s | | ${(s.perSecond / (scaling[0]?.perSecond ?? 1)).toFixed(2)} vs 1 | grows | ${mark(s.replicas === 1 || s.perSecond > (scaling[0]?.perSecond ?? 0) * 1.3)} |`]),
+    ...scaling.map((s) => [
+      `| scaling: ${s.replicas} replica(s), 20 ms handler | ${f(s.perSecond)}/s | | ${(s.perSecond / (scaling[0]?.perSecond ?? 1)).toFixed(2)} vs 1 | grows | ${mark(s.replicas === 1 || s.perSecond > (scaling[0]?.perSecond ?? 0) * 1.3)} |`,
+    ]),
     [`| peak RSS MiB: API under HTTP load / e2e | ${f(http.apiPeakRssMb)} / ${f(e2e.apiPeakRssMb)} | | | | |`],
     [`| peak RSS MiB: workers e2e (2 replicas + supervisor) | ${f(e2e.workerPeakRssMb)} | | | | |`],
   ].flat();
-  console.log(`\n${rows.join('\n')}\n\n${results.machine.cpus} cpus (${results.machine.cpuModel}), node ${process.version}, RabbitMQ ${results.machine.rabbitmq}, ${results.seconds} s`);
+  console.log(
+    `\n${rows.join('\n')}\n\n${results.machine.cpus} cpus (${results.machine.cpuModel}), node ${process.version}, RabbitMQ ${results.machine.rabbitmq}, ${results.seconds} s`,
+  );
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(new URL('./results/latest.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 } finally {

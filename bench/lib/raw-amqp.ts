@@ -92,7 +92,13 @@ export async function withQuorumQueue<T>(url: string, name: string, fn: (queue: 
  * Consume, publish a result with a confirm, ack after the confirm: what a careful user writes
  * for at-least-once request/result processing by hand, Warren's default worker mode.
  */
-export async function rawConsumeWithResults(url: string, queue: string, resultQueue: string, count: number, prefetch: number): Promise<{ perSecond: number; ms: number }> {
+export async function rawConsumeWithResults(
+  url: string,
+  queue: string,
+  resultQueue: string,
+  count: number,
+  prefetch: number,
+): Promise<{ perSecond: number; ms: number }> {
   const conn = await amqplib.connect(url);
   const ch = await conn.createChannel();
   const pub = await conn.createConfirmChannel();

@@ -23,7 +23,13 @@ export async function benchPublish(url: string, count: number, window: number, s
   const slot = new ChannelSlot<amqplib.ConfirmChannel>({ connection: conn, name: 'publish', create: (m) => m.createConfirmChannel(), logger: silent });
   slot.start();
   await waitUntil(() => slot.current !== undefined);
-  const publisher = new ConfirmPublisher({ channels: slot, route: { exchange: '', routingKey: REQUESTS }, timeoutMs: 10_000, maxInFlight: window, logger: silent });
+  const publisher = new ConfirmPublisher({
+    channels: slot,
+    route: { exchange: '', routingKey: REQUESTS },
+    timeoutMs: 10_000,
+    maxInFlight: window,
+    logger: silent,
+  });
   const data = JSON.parse(payload(size, 0).toString()).data as string;
   const started = performance.now();
   let sent = 0;
@@ -44,7 +50,14 @@ export async function benchPublish(url: string, count: number, window: number, s
 }
 
 /** Consume + ack per second at `prefetch`: raw amqplib vs the worker runtime, no-op handler. */
-export async function benchConsume(url: string, compiled: CompiledTopology, count: number, prefetch: number, size: number, withResults: boolean): Promise<Pair> {
+export async function benchConsume(
+  url: string,
+  compiled: CompiledTopology,
+  count: number,
+  prefetch: number,
+  size: number,
+  withResults: boolean,
+): Promise<Pair> {
   await fillQueue(url, REQUESTS, count, size);
   const raw = withResults ? await rawConsumeWithResults(url, REQUESTS, RESULTS, count, prefetch) : await rawConsume(url, REQUESTS, count, prefetch);
   await purge(url, RESULTS);

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqplib from 'amqplib';
-import { postLoad, type HttpLoadResult } from '../lib/http-load.ts';
+import { type HttpLoadResult, postLoad } from '../lib/http-load.ts';
 import { type Service, startService, WARREN_BIN, waitHttp } from '../lib/procs.ts';
 import { purge } from './amqp.ts';
 
@@ -61,7 +61,11 @@ export async function benchE2e(url: string, seconds: number, clients: number, po
     await Promise.all(
       Array.from({ length: clients }, async (_, c) => {
         for (let i = 0; Date.now() < stopAt; i++) {
-          const res = await fetch(`${base}/api/v1/processData`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: `e2e-${c}-${i}` }) });
+          const res = await fetch(`${base}/api/v1/processData`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ data: `e2e-${c}-${i}` }),
+          });
           const body = (await res.json()) as { requestId?: string };
           if (res.status === 202 && body.requestId) ids.push(body.requestId);
         }
