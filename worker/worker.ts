@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { type AmqpConnectionManager, connectBroker, type Logger, redactUrl, WarrenError } from '../core/index.ts';
 import { checkTopology } from './check-topology.ts';
@@ -36,7 +37,6 @@ export interface StopSummary {
 
 interface InFlight {
   delivery: Delivery;
-  abort: AbortController;
   settled: Promise<void>;
 }
 
@@ -51,6 +51,11 @@ export class Worker {
   private publisher: Publisher | undefined;
   private readonly inFlight = new Map<Delivery, InFlight>();
   private readonly stopRequested = new AbortController();
+  /**
+   * Aborted when a shutdown gives up on the messages still in flight (all at once). Each running
+   * handler listens on it, so it has up to `concurrency` listeners by design (bounded by prefetch).
+   */
+  private readonly abandon = withUnboundedListeners(new AbortController());
   private started = false;
   private stopping: Promise<StopSummary> | undefined;
   private deliveryContext: DeliveryContext | undefined;
@@ -112,16 +117,15 @@ export class Worker {
   }
 
   private onDelivery(delivery: Delivery): void {
-    const abort = new AbortController();
     this.deliveryContext ??= this.createDeliveryContext();
     const ctx = this.deliveryContext;
-    const settled = processDelivery(delivery, ctx, abort.signal).then(
+    const settled = processDelivery(delivery, ctx, this.abandon.signal).then(
       (outcome) => {
         this.counts[outcome] += 1;
       },
       (err: unknown) => this.log.error({ err }, 'message processing failed unexpectedly'),
     );
-    this.inFlight.set(delivery, { delivery, abort, settled });
+    this.inFlight.set(delivery, { delivery, settled });
     settled.finally(() => this.inFlight.delete(delivery)).catch((err: unknown) => this.log.error({ err }, 'in-flight bookkeeping failed'));
   }
 
@@ -132,8 +136,8 @@ export class Worker {
     await this.consumer?.cancel();
     await this.drain(started + graceMs);
     let requeued = 0;
+    if (this.inFlight.size > 0) this.abandon.abort(new HandlerAbandonedError());
     for (const entry of this.inFlight.values()) {
-      entry.abort.abort(new HandlerAbandonedError());
       if (this.consumer?.nack(entry.delivery, true)) requeued += 1;
     }
     if (requeued > 0) this.log.warn({ requeued }, 'shutdown deadline passed; requeued unfinished messages');
@@ -208,4 +212,9 @@ export class Worker {
 
 function defaultConnectionName(): string {
   return `warren-worker ${hostname()} pid ${process.pid}`;
+}
+
+function withUnboundedListeners(c: AbortController): AbortController {
+  setMaxListeners(0, c.signal);
+  return c;
 }
