@@ -6,6 +6,8 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: (ar
   worker: { summary: 'worker [--replicas N] [--concurrency C]   run the demo processor', load: () => import('./worker.ts') },
   api: { summary: 'api   run the HTTP API (PORT, default 3000)', load: () => import('./api.ts') },
   dlq: { summary: 'dlq list|show|stats|replay|purge   inspect and replay dead letters', load: () => import('./dlq.ts') },
+  chaos: { summary: 'chaos <scenario>|all|list [--quick]   fault-injection scenarios (chaos/README.md)', load: () => import('./chaos.ts') },
+  cluster: { summary: 'cluster up|down|status [--purge]   local 3-node RabbitMQ cluster on 5701-5703', load: () => import('./cluster.ts') },
   status: { summary: 'status   queues, dead letters and connected services at a glance', load: () => import('./status.ts') },
   start: { summary: 'start   broker (if needed), topology, API and two workers, for a newcomer', load: () => import('./start.ts') },
 };

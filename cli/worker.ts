@@ -10,9 +10,11 @@ import {
   handleShutdownSignals,
   MissingTopologyError,
   REPLICA_ENV,
+  REPLICA_SETTLED_MESSAGE,
   readDemoConfig,
   readWorkerConfig,
   Supervisor,
+  type Worker,
   type WorkerConfig,
   WorkerStoppedError,
 } from '../worker/index.ts';
@@ -103,6 +105,7 @@ async function runWorker(config: WorkerConfig, compiled: CompiledTopology, concu
   }
   try {
     await worker.start();
+    reportFirstSettle(worker);
     await stopRequested;
     await worker.stop();
     return 0;
@@ -165,4 +168,18 @@ function intFlag(name: string, raw: string, min: number, max: number): number {
   const n = Number(raw);
   if (!/^\d+$/.test(raw) || n < min || n > max) throw new ConfigError(name, `expected an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
   return n;
+}
+
+/** Tells the supervisor (when there is one) that this replica settled a message: it is healthy. */
+function reportFirstSettle(worker: Worker): void {
+  const send = process.send?.bind(process);
+  if (!send) return;
+  const timer = setInterval(() => {
+    const c = worker.stats();
+    if (c.done + c.retried + c.dead > 0) {
+      clearInterval(timer);
+      send({ type: REPLICA_SETTLED_MESSAGE });
+    }
+  }, 500);
+  timer.unref();
 }

@@ -3,7 +3,7 @@
 // the rest), one at a time (they share one broker and two cores), and prints uvu's totals
 // summed up, then the line CI reads: "N passed, N failed".
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -75,10 +75,14 @@ function runFile(file) {
     child.stdout.on('data', onData);
     child.stderr.on('data', (d) => process.stderr.write(d));
     let graceTimer;
+    // A file may ask for more time with a `// test-timeout-ms: N` line near its top.
+    const asked = Number(/test-timeout-ms:\s*(\d+)/.exec(readFileSync(file, 'utf8').slice(0, 2000))?.[1] ?? 0);
+    const limit = Math.max(FILE_TIMEOUT_MS, asked);
     const timer = setTimeout(() => {
       timedOut = true;
+      console.log(`  (${relative(root, file)} timed out after ${limit} ms; stopped)`);
       child.kill('SIGKILL');
-    }, FILE_TIMEOUT_MS);
+    }, limit);
     // uvu prints its totals when the suites are done; a file that then keeps running has leaked
     // a handle: it is stopped after a grace period and reported.
     const watch = setInterval(() => {

@@ -27,5 +27,5 @@ export { type Handler, HandlerAbandonedError, type HandlerContext } from './hand
 export { decideFailure, type FailureDecision, type RetryPolicy, retryPolicyOf, tierFor } from './retry-policy.ts';
 export { type ResultTarget, resolveWorkerRoutes, type WorkerRoutes } from './routes.ts';
 export { handleShutdownSignals, type ShutdownSignalOptions } from './shutdown-signals.ts';
-export { FATAL_EXIT_CODE, Supervisor, type SupervisorOptions } from './supervisor.ts';
+export { FATAL_EXIT_CODE, REPLICA_SETTLED_MESSAGE, Supervisor, type SupervisorOptions } from './supervisor.ts';
 export { BrokerRefusedError, type OutcomeCounts, type StopSummary, Worker, WorkerStoppedError } from './worker.ts';

@@ -21,12 +21,17 @@ export interface SupervisorOptions {
   stopTimeoutMs?: number;
 }
 
+/** Sent by a replica over IPC once it has settled a message (see cli/worker.ts). */
+export const REPLICA_SETTLED_MESSAGE = 'warren:replica-settled';
+
 interface Replica {
   index: number;
   child: ChildProcess | undefined;
   startedAt: number;
   /** Deaths in a row without a stable run between them. */
   failures: number;
+  /** The current child reported a settled message: it was working, not crash-looping. */
+  settled: boolean;
   restartTimer: NodeJS.Timeout | undefined;
 }
 
@@ -59,7 +64,7 @@ export class Supervisor {
   start(): void {
     this.log.info({ replicas: this.options.replicas }, 'supervisor starting replicas');
     for (let i = 0; i < this.options.replicas; i += 1) {
-      const replica: Replica = { index: i, child: undefined, startedAt: 0, failures: 0, restartTimer: undefined };
+      const replica: Replica = { index: i, child: undefined, startedAt: 0, failures: 0, settled: false, restartTimer: undefined };
       this.replicas.push(replica);
       this.spawn(replica);
     }
@@ -107,7 +112,11 @@ export class Supervisor {
       detached: true,
     });
     replica.child = child;
+    replica.settled = false;
     this.log.info({ replica: replica.index, pid: child.pid }, 'replica started');
+    child.on('message', (m: unknown) => {
+      if ((m as { type?: unknown } | null)?.type === REPLICA_SETTLED_MESSAGE) replica.settled = true;
+    });
     child.once('error', (err) => {
       // Spawning itself failed (no 'exit' follows when the process never ran).
       if (child.pid !== undefined) return;
@@ -134,7 +143,9 @@ export class Supervisor {
       return;
     }
     const stableAfterMs = this.options.stableAfterMs ?? 30_000;
-    replica.failures = ranMs >= stableAfterMs ? 1 : replica.failures + 1;
+    // A replica that settled messages before it died was killed from outside (OOM, a node drain,
+    // chaos), not crash-looping: its restart is not delayed by the deaths before it.
+    replica.failures = ranMs >= stableAfterMs || replica.settled ? 1 : replica.failures + 1;
     const { initial, max } = this.options.restartDelayMs ?? { initial: 500, max: 30_000 };
     const delayMs = Math.min(initial * 2 ** (replica.failures - 1), max);
     this.log.warn({ replica: replica.index, pid: child.pid, code, signal, ranMs, delayMs }, 'replica exited; restarting');

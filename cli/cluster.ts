@@ -1,0 +1,37 @@
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { clusterDown, clusterStatus, clusterUp } from '../chaos/index.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+const USAGE = `Usage: warren cluster up|down|status [--purge]
+
+A local three-node RabbitMQ cluster on loopback for trying Warren's high availability:
+nodes warren-1..3@localhost, AMQP 5701-5703, management 15701-15703, state in .warren/cluster/.
+  up       start the nodes and join them (idempotent; about 30 s the first time)
+  down     stop them cleanly (state kept; --purge deletes it)
+  status   which nodes answer
+`;
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { purge: { type: 'boolean', default: false } } });
+  const [sub] = positionals;
+  const log = (msg: string) => process.stderr.write(`${msg}\n`);
+  if (sub === 'up') {
+    const env = await clusterUp({ root: ROOT, log });
+    process.stdout.write(`cluster up. Use it with:\n${env}\n(for example: ${env.split('\n').join(' ')} npm start)\n`);
+    return 0;
+  }
+  if (sub === 'down') {
+    await clusterDown({ root: ROOT, log, purge: values.purge });
+    process.stdout.write(`cluster down${values.purge ? '; state deleted' : ' (state kept in .warren/cluster; --purge deletes it)'}\n`);
+    return 0;
+  }
+  if (sub === 'status') {
+    const s = await clusterStatus({ root: ROOT, log });
+    process.stdout.write(`${s.lines.join('\n')}\n${s.up > 0 ? `${s.env}\n` : ''}`);
+    return s.up === 3 ? 0 : 1;
+  }
+  process.stderr.write(USAGE);
+  return sub === undefined ? 1 : sub === '--help' ? 0 : 1;
+}

@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type ChaosReport, SCENARIOS } from '../../chaos/index.ts';
+
+/**
+ * The quick version of every chaos scenario, one CLI run each (as `npm run chaos -- <name> --quick`):
+ * exit 0, and a report saying nothing was lost or stuck. About 6-7 minutes in all on two cores;
+ * the runner gives this file 15 minutes (the marker below).
+ */
+// test-timeout-ms: 900000
+const reportDir = mkdtempSync(join(tmpdir(), 'warren-chaos-quick-'));
+
+test.after(() => rmSync(reportDir, { recursive: true, force: true }));
+
+for (const scenario of SCENARIOS) {
+  test(`${scenario.name} --quick loses nothing and leaves nothing stuck`, async () => {
+    const run = await runChaosCli([scenario.name, '--quick', '--report-dir', reportDir], 240_000);
+    const files = readdirSync(reportDir).filter((f) => f.startsWith(`${scenario.name}-`) && f.endsWith('.json'));
+    assert.is(files.length, 1, `one ${scenario.name} report expected; output:\n${run.output}`);
+    const report = JSON.parse(readFileSync(join(reportDir, files[0] as string), 'utf8')) as ChaosReport;
+    const summary = run.output.split('\n').find((l) => l.startsWith(`${scenario.name}: `)) ?? '(no summary line)';
+    // The one-line summaries are what a CI log reader wants to see, pass or fail.
+    console.log(`\n  ${summary}`);
+    assert.equal(report.errors, [], `harness errors: ${report.errors.join('\n')}`);
+    assert.ok(report.accepted > 0, `nothing accepted: ${summary}`);
+    assert.is(report.lost, 0, `lost: ${summary}\n${JSON.stringify(report.problems.slice(0, 5), null, 2)}`);
+    assert.is(report.stuck, 0, `stuck: ${summary}\n${JSON.stringify(report.problems.slice(0, 5), null, 2)}`);
+    assert.is(run.code, 0, `exit ${run.code}: ${summary}\n${JSON.stringify(report.checks)}`);
+  });
+}
+
+const root = new URL('../..', import.meta.url).pathname;
+
+/**
+ * Runs `node bin/warren.js chaos ...` as a user would. On timeout it sends SIGINT first, so the
+ * harness stops the nodes and processes it started, then SIGKILL if it does not exit.
+ */
+function runChaosCli(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string; timedOut: boolean }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['bin/warren.js', 'chaos', ...args], {
+      cwd: root,
+      env: { ...process.env, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    let timedOut = false;
+    const collect = (d: Buffer) => {
+      output += d.toString();
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    let killTimer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGINT');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      clearTimeout(killTimer);
+      resolve({ code, output, timedOut });
+    });
+  });
+}
+
+test.run();

@@ -1,0 +1,67 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { ChaosReport } from '../../chaos/index.ts';
+
+/**
+ * The chaos suite must be able to fail: kill-broker against a deliberately unsafe topology
+ * (classic, non-durable queues) has to report the loss and exit non-zero. Slow workers keep a
+ * backlog in the queue when the broker dies, so there is something to lose.
+ */
+const reportDir = mkdtempSync(join(tmpdir(), 'warren-chaos-selfcheck-'));
+
+test.after(() => rmSync(reportDir, { recursive: true, force: true }));
+
+test('kill-broker on classic non-durable queues reports lost requests and exits non-zero', async () => {
+  const args = ['kill-broker', '--quick', '--topology', 'test/fixtures/chaos-unsafe-topology.yaml', '--rate', '10', '--delay-ms', '300'];
+  const run = await runChaosCli([...args, '--concurrency', '1', '--replicas', '2', '--report-dir', reportDir], 220_000);
+  assert.is.not(run.code, 0, `expected a failing exit code; output:\n${run.output}`);
+  const files = readdirSync(reportDir).filter((f) => f.startsWith('kill-broker-') && f.endsWith('.json'));
+  assert.is(files.length, 1, `one report expected in ${reportDir}; output:\n${run.output}`);
+  const report = JSON.parse(readFileSync(join(reportDir, files[0] as string), 'utf8')) as ChaosReport;
+  // The loss must show as lost requests, not as a harness that crashed or proved nothing.
+  assert.equal(report.errors, [], `harness errors: ${report.errors.join('\n')}`);
+  assert.ok(report.accepted > 0, 'nothing was accepted');
+  assert.ok(report.lost > 0, `expected lost > 0, got ${report.lost} (accepted ${report.accepted}, done ${report.done}, stuck ${report.stuck})`);
+  assert.is(report.ok, false);
+  assert.match(run.output, /kill-broker: FAIL .*lost=[1-9]/);
+});
+
+const root = new URL('../..', import.meta.url).pathname;
+
+/**
+ * Runs `node bin/warren.js chaos ...` as a user would. On timeout it sends SIGINT first, so the
+ * harness stops the nodes and processes it started, then SIGKILL if it does not exit.
+ */
+function runChaosCli(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string; timedOut: boolean }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['bin/warren.js', 'chaos', ...args], {
+      cwd: root,
+      env: { ...process.env, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    let timedOut = false;
+    const collect = (d: Buffer) => {
+      output += d.toString();
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    let killTimer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGINT');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      clearTimeout(killTimer);
+      resolve({ code, output, timedOut });
+    });
+  });
+}
+
+test.run();
