@@ -60,6 +60,11 @@ export async function runHandler<TData>(
       return controller.signal;
     },
   });
+  if (shutdown.aborted) throw shutdown.reason instanceof Error ? shutdown.reason : new HandlerAbandonedError();
+  // A handler that returns synchronously is done: no deadline timer or race is needed (a timer
+  // could not fire while it ran anyway). Only a promise gets the deadline.
+  const returned = handler(data, ctx);
+  if (!isThenable(returned)) return returned;
   let timer: NodeJS.Timeout | undefined;
   let onShutdown: (() => void) | undefined;
   const deadline = new Promise<never>((_, reject) => {
@@ -76,7 +81,7 @@ export async function runHandler<TData>(
     if (shutdown.aborted) onShutdown();
     else shutdown.addEventListener('abort', onShutdown, { once: true });
   });
-  const work = Promise.resolve().then(() => handler(data, ctx));
+  const work = Promise.resolve(returned);
   try {
     return await Promise.race([work, deadline]);
   } finally {
@@ -86,4 +91,8 @@ export async function runHandler<TData>(
       work.catch((err: unknown) => context.logger.debug({ err }, 'handler settled after it was given up'));
     }
   }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }

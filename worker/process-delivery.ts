@@ -40,7 +40,13 @@ export async function processDelivery(delivery: Delivery, ctx: DeliveryContext, 
   const headers: Headers = msg.properties.headers ?? {};
   const priorFailures = numberHeader(headers, HEADERS.attempt);
   const attempt = priorFailures + 1;
-  const log = ctx.logger.child({ requestId: requestIdOf(msg), attempt });
+  // The child logger is built on first use: at levels that skip the per-message info line it
+  // would be built and thrown away for every message.
+  let child: Logger | undefined;
+  const log = lazyLogger(() => {
+    child ??= ctx.logger.child({ requestId: requestIdOf(msg), attempt });
+    return child;
+  }, ctx.logger);
   try {
     const replacement = await replace(delivery, ctx, shutdown, log, priorFailures);
     if (!replacement || shutdown.aborted) return 'abandoned';
@@ -126,3 +132,23 @@ function dead(
   const headers = buildDeadLetterHeaders(msg.properties.headers, { reason, attempts, failure, originQueue: routes.queue, deadAt });
   return { envelope: copyEnvelope(msg, routes.deadLetter, headers), outcome: 'dead' };
 }
+
+/**
+ * A Logger whose child is made only when a line at an enabled level is written or the child
+ * itself is asked for (the handler's context). Level checks go to the parent, which has the same
+ * level.
+ */
+function lazyLogger(make: () => Logger, parent: Logger): Logger {
+  return new Proxy(parent, {
+    get(target, prop) {
+      if (prop === 'isLevelEnabled' || prop === 'level' || prop === 'levelVal') return Reflect.get(target, prop, target);
+      if (typeof prop === 'string' && prop in LEVELS && !target.isLevelEnabled(prop)) return noop;
+      const real = make();
+      const v = Reflect.get(real, prop, real);
+      return typeof v === 'function' ? v.bind(real) : v;
+    },
+  });
+}
+
+const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
+const noop = () => undefined;

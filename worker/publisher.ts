@@ -4,8 +4,7 @@ import { type AmqpConnectionManager, type Logger, PublishNotConfirmedError } fro
 import { ChannelRecovery } from './channel-recovery.ts';
 import type { Envelope } from './envelopes.ts';
 
-/** A header naming one publish, to match the broker's basic.return to it. */
-const PUBLISH_ID = 'x-warren-publish-id';
+const routeKey = (exchange: string, routingKey: string) => `${exchange}\n${routingKey}`;
 
 /**
  * Publishes with publisher confirms. `publish` resolves only when the broker has confirmed the
@@ -21,9 +20,12 @@ export class Publisher {
   private readonly log: Logger;
   private current: Channel | undefined;
   private closing = false;
-  /** Publish ids the broker returned as unroutable (basic.return comes before the basic.ack). */
-  private readonly returned = new Set<string>();
-  private seq = 0;
+  /**
+   * Routes (exchange + routing key) the broker returned messages on, counted: basic.return comes
+   * before the basic.ack of the same publish, and whether a message routes depends only on its
+   * route here (direct and fanout exchanges), so a return is matched to a publish by its route.
+   */
+  private readonly returned = new Map<string, number>();
 
   constructor(
     manager: AmqpConnectionManager,
@@ -44,9 +46,9 @@ export class Publisher {
   private async setup(channel: Channel): Promise<void> {
     this.current = channel;
     channel.on('error', (err: Error) => this.log.warn({ err }, 'publish channel error'));
-    channel.on('return', (msg: { properties: { headers?: Record<string, unknown> } }) => {
-      const id = msg.properties.headers?.[PUBLISH_ID];
-      if (typeof id === 'string') this.returned.add(id);
+    channel.on('return', (msg: { fields: { exchange: string; routingKey: string } }) => {
+      const route = routeKey(msg.fields.exchange, msg.fields.routingKey);
+      this.returned.set(route, (this.returned.get(route) ?? 0) + 1);
     });
     channel.on('close', () => {
       if (!this.closing) this.recovery.channelClosed(channel, () => this.current === channel);
@@ -65,8 +67,7 @@ export class Publisher {
     if (!ch || this.closing) throw new PublishNotConfirmedError('closed', 'no open publish channel (reconnecting)');
     // Mandatory: a copy that no queue takes (a binding deleted by hand) is confirmed by the broker
     // all the same, so without the return it would be acked away and lost.
-    const id = `${process.pid}.${++this.seq}`;
-    const options = { ...envelope.options, mandatory: true, headers: { ...envelope.options.headers, [PUBLISH_ID]: id } };
+    const options = { ...envelope.options, mandatory: true };
     await new Promise<void>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
@@ -89,7 +90,11 @@ export class Publisher {
         reject(new PublishNotConfirmedError('closed', 'publish channel closed', { cause: err }));
       }
     });
-    if (this.returned.delete(id)) {
+    const route = routeKey(envelope.exchange, envelope.routingKey);
+    const returns = this.returned.get(route);
+    if (returns) {
+      if (returns > 1) this.returned.set(route, returns - 1);
+      else this.returned.delete(route);
       throw new PublishNotConfirmedError(
         'unroutable',
         `no queue is bound to exchange "${envelope.exchange}" for routing key "${envelope.routingKey}" (run npm run topology:apply)`,

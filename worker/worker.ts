@@ -119,14 +119,18 @@ export class Worker {
   private onDelivery(delivery: Delivery): void {
     this.deliveryContext ??= this.createDeliveryContext();
     const ctx = this.deliveryContext;
+    // One chain per message: count the outcome and leave the in-flight set in the same callbacks.
     const settled = processDelivery(delivery, ctx, this.abandon.signal).then(
       (outcome) => {
         this.counts[outcome] += 1;
+        this.inFlight.delete(delivery);
       },
-      (err: unknown) => this.log.error({ err }, 'message processing failed unexpectedly'),
+      (err: unknown) => {
+        this.inFlight.delete(delivery);
+        this.log.error({ err }, 'message processing failed unexpectedly');
+      },
     );
     this.inFlight.set(delivery, { delivery, settled });
-    settled.finally(() => this.inFlight.delete(delivery)).catch((err: unknown) => this.log.error({ err }, 'in-flight bookkeeping failed'));
   }
 
   private async shutdown(graceMs: number): Promise<StopSummary> {

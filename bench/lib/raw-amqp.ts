@@ -95,7 +95,7 @@ export async function withQuorumQueue<T>(url: string, name: string, fn: (queue: 
 export async function rawConsumeWithResults(
   url: string,
   queue: string,
-  resultQueue: string,
+  result: { exchange: string; routingKey: string },
   count: number,
   prefetch: number,
 ): Promise<{ perSecond: number; ms: number }> {
@@ -114,7 +114,8 @@ export async function rawConsumeWithResults(
         if (started === 0) started = performance.now();
         const { requestId } = JSON.parse(msg.content.toString('utf8')) as { requestId: string };
         const body = Buffer.from(JSON.stringify({ requestId, result: null, attempts: 1, processedAt: new Date().toISOString() }));
-        pub.sendToQueue(resultQueue, body, { persistent: true, correlationId: requestId }, (err) => {
+        // The same route as the worker's results (exchange and key), so the broker does equal work.
+        pub.publish(result.exchange, result.routingKey, body, { persistent: true, correlationId: requestId }, (err) => {
           if (err) return reject(err);
           ch.ack(msg);
           got++;

@@ -59,7 +59,9 @@ export async function benchConsume(
   withResults: boolean,
 ): Promise<Pair> {
   await fillQueue(url, REQUESTS, count, size);
-  const raw = withResults ? await rawConsumeWithResults(url, REQUESTS, RESULTS, count, prefetch) : await rawConsume(url, REQUESTS, count, prefetch);
+  const raw = withResults
+    ? await rawConsumeWithResults(url, REQUESTS, { exchange: 'processing', routingKey: 'result' }, count, prefetch)
+    : await rawConsume(url, REQUESTS, count, prefetch);
   await purge(url, RESULTS);
   await fillQueue(url, REQUESTS, count, size);
   let handled = 0;
