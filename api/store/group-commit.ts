@@ -1,20 +1,20 @@
 /**
  * Group commit: callers that arrive while a flush is running wait for the next one, which writes
- * them all in one statement. Under load each request pays a share of one round trip instead of a
+ * them all in one statement. Under load each caller pays a share of one round trip instead of a
  * whole one (measured on the embedded store: one insert per request was ~40% of the API's CPU);
- * when idle, a lone item is flushed at once.
+ * when idle, a lone item is flushed at once. `flush` returns one result per item, in order.
  */
-export class GroupCommit<T> {
-  private pending: Array<{ item: T; resolve: () => void; reject: (err: unknown) => void }> = [];
+export class GroupCommit<T, R = void> {
+  private pending: Array<{ item: T; resolve: (r: R) => void; reject: (err: unknown) => void }> = [];
   private flushing = false;
 
   constructor(
-    private readonly flush: (items: T[]) => Promise<void>,
+    private readonly flush: (items: T[]) => Promise<R[]>,
     private readonly maxBatch = 1000,
   ) {}
 
-  add(item: T): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  add(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
       this.pending.push({ item, resolve, reject });
       if (!this.flushing) void this.drain();
     });
@@ -27,8 +27,8 @@ export class GroupCommit<T> {
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, this.maxBatch);
       try {
-        await this.flush(batch.map((b) => b.item));
-        for (const b of batch) b.resolve();
+        const results = await this.flush(batch.map((b) => b.item));
+        batch.forEach((b, i) => b.resolve(results[i] as R));
       } catch (err) {
         for (const b of batch) b.reject(err);
       }

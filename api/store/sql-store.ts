@@ -27,14 +27,40 @@ interface KeyRow {
 export class SqlResultStore implements ResultStore {
   private readonly db: SqlClient;
   private readonly accepts: GroupCommit<string>;
+  private readonly results: GroupCommit<ResultInput, boolean>;
 
   constructor(db: SqlClient) {
     this.db = db;
     this.accepts = new GroupCommit((ids) =>
       this.db
         .query(`INSERT INTO requests (request_id, status) SELECT DISTINCT unnest($1::text[]), 'queued' ON CONFLICT (request_id) DO NOTHING`, [ids])
-        .then(() => undefined),
+        .then((): void[] => ids.map(() => undefined)),
     );
+    this.results = new GroupCommit((inputs) => this.recordResults(inputs));
+  }
+
+  /**
+   * Many results in one upsert. A requestId twice in one batch (a redelivered duplicate) is
+   * written once: an upsert may not touch the same row twice. Returns, per input, whether that
+   * input made the request done (false for a request already done, or the batch's duplicate).
+   */
+  private async recordResults(inputs: ResultInput[]): Promise<boolean[]> {
+    const first = new Map<string, number>();
+    inputs.forEach((input, i) => {
+      if (!first.has(input.requestId)) first.set(input.requestId, i);
+    });
+    const unique = [...first.values()].map((i) => inputs[i] as ResultInput);
+    const rows = await this.db.query<{ request_id: string }>(
+      `INSERT INTO requests (request_id, status, result, attempts)
+       SELECT r.id, 'done', r.result::jsonb, r.attempts FROM unnest($1::text[], $2::text[], $3::int[]) AS r(id, result, attempts)
+       ON CONFLICT (request_id) DO UPDATE
+         SET status = 'done', result = EXCLUDED.result, attempts = EXCLUDED.attempts, error = NULL, updated_at = now()
+         WHERE requests.status <> 'done'
+       RETURNING request_id`,
+      [unique.map((u) => u.requestId), unique.map((u) => toJson(u.result)), unique.map((u) => u.attempts ?? null)],
+    );
+    const applied = new Set(rows.map((r) => r.request_id));
+    return inputs.map((input, i) => first.get(input.requestId) === i && applied.has(input.requestId));
   }
 
   get description(): string {
@@ -57,17 +83,7 @@ export class SqlResultStore implements ResultStore {
   }
 
   async recordResult(input: ResultInput): Promise<boolean> {
-    const rows = await this.run(() =>
-      this.db.query(
-        `INSERT INTO requests (request_id, status, result, attempts) VALUES ($1, 'done', $2::jsonb, $3)
-         ON CONFLICT (request_id) DO UPDATE
-           SET status = 'done', result = EXCLUDED.result, attempts = EXCLUDED.attempts, error = NULL, updated_at = now()
-           WHERE requests.status <> 'done'
-         RETURNING request_id`,
-        [input.requestId, toJson(input.result), input.attempts ?? null],
-      ),
-    );
-    return rows.length > 0;
+    return this.run(() => this.results.add(input));
   }
 
   async recordDead(requestId: string, info: DeadInfo): Promise<boolean> {

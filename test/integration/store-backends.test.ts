@@ -52,6 +52,21 @@ function defineStoreSuite(backend: Backend): Test<{ store?: ResultStore }> {
     assert.is(rows[7]?.result, 'already');
   });
 
+  s('concurrent results, duplicates in one batch: one row each, exactly one write reported per id', async (ctx) => {
+    const ids = Array.from({ length: 200 }, id);
+    const applied = await within(
+      T,
+      'results',
+      Promise.all([...ids, ...ids].map((r, i) => store(ctx).recordResult({ requestId: r, result: { n: i < 200 ? 'first' : 'second' }, attempts: 1 }))),
+    );
+    assert.is(applied.filter(Boolean).length, 200);
+    const rows = await Promise.all(ids.map((r) => store(ctx).get(r)));
+    assert.ok(rows.every((r) => r?.status === 'done' && (r.result as { n: string }).n === 'first'));
+    // A later duplicate changes nothing and says so.
+    assert.is(await store(ctx).recordResult({ requestId: ids[0] as string, result: { n: 'late' } }), false);
+    assert.equal((await store(ctx).get(ids[0] as string))?.result, { n: 'first' });
+  });
+
   s('accept inserts a queued row once; unknown ids are absent', async (ctx) => {
     const r = id();
     await store(ctx).accept(r);
