@@ -4,7 +4,7 @@
  * whole one (measured on the embedded store: one insert per request was ~40% of the API's CPU);
  * when idle, a lone item is flushed at once. `flush` returns one result per item, in order.
  */
-export class GroupCommit<T, R = void> {
+export class GroupCommit<T, R = undefined> {
   private pending: Array<{ item: T; resolve: (r: R) => void; reject: (err: unknown) => void }> = [];
   private flushing = false;
 
@@ -28,7 +28,7 @@ export class GroupCommit<T, R = void> {
       const batch = this.pending.splice(0, this.maxBatch);
       try {
         const results = await this.flush(batch.map((b) => b.item));
-        batch.forEach((b, i) => b.resolve(results[i] as R));
+        for (const [i, b] of batch.entries()) b.resolve(results[i] as R);
       } catch (err) {
         for (const b of batch) b.reject(err);
       }

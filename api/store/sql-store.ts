@@ -34,7 +34,7 @@ export class SqlResultStore implements ResultStore {
     this.accepts = new GroupCommit((ids) =>
       this.db
         .query(`INSERT INTO requests (request_id, status) SELECT DISTINCT unnest($1::text[]), 'queued' ON CONFLICT (request_id) DO NOTHING`, [ids])
-        .then((): void[] => ids.map(() => undefined)),
+        .then(() => ids.map(() => undefined)),
     );
     this.results = new GroupCommit((inputs) => this.recordResults(inputs));
   }

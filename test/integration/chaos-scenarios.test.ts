@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type ChaosReport, SCENARIOS } from '../../chaos/index.ts';
+import { runChaosCli } from '../helpers/chaos-cli.ts';
 
 /**
  * The quick version of every chaos scenario, one CLI run each (as `npm run chaos -- <name> --quick`):
@@ -30,40 +30,6 @@ for (const scenario of SCENARIOS) {
     assert.is(report.lost, 0, `lost: ${summary}\n${JSON.stringify(report.problems.slice(0, 5), null, 2)}`);
     assert.is(report.stuck, 0, `stuck: ${summary}\n${JSON.stringify(report.problems.slice(0, 5), null, 2)}`);
     assert.is(run.code, 0, `exit ${run.code}: ${summary}\n${JSON.stringify(report.checks)}`);
-  });
-}
-
-const root = new URL('../..', import.meta.url).pathname;
-
-/**
- * Runs `node bin/warren.js chaos ...` as a user would. On timeout it sends SIGINT first, so the
- * harness stops the nodes and processes it started, then SIGKILL if it does not exit.
- */
-function runChaosCli(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string; timedOut: boolean }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/warren.js', 'chaos', ...args], {
-      cwd: root,
-      env: { ...process.env, FORCE_COLOR: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    let timedOut = false;
-    const collect = (d: Buffer) => {
-      output += d.toString();
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    let killTimer: NodeJS.Timeout | undefined;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGINT');
-      killTimer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      clearTimeout(killTimer);
-      resolve({ code, output, timedOut });
-    });
   });
 }
 
