@@ -12,7 +12,7 @@ import { RabbitNodes } from './rabbit-nodes.ts';
 import { passed, reconcile } from './reconcile.ts';
 import { measureRecovery } from './recovery.ts';
 import { ReplicaWatch } from './replica-watch.ts';
-import { type ChaosReport, type FaultRecord, reportFields } from './report.ts';
+import type { ChaosReport, FaultRecord } from './report.ts';
 import { emptyReport, logTails, queueSummary } from './run-report.ts';
 import { type ChaosContext, type Check, NAMES, type Scenario, type ScenarioSettings } from './scenario.ts';
 import { WarrenSystem } from './system.ts';
@@ -196,7 +196,7 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Ch
     const deadLetters = malformed.size > 0 ? await watch.deadLetters(NAMES.dead) : undefined;
     const brokerIdle = await watch.brokerIdle().catch(() => false);
     const r = reconcile({ entries: ledger.entries(), observations: d.observations, deadLetters, brokerIdle });
-    Object.assign(report, reportFields(r));
+    Object.assign(report, r);
     const checks: Record<string, Check> = scenario.check ? await scenario.check(ctx) : {};
     if (report.processes.unexpectedExits.length > 0) checks.noUnexpectedExits = { ok: false, detail: report.processes.unexpectedExits.join('; ') };
     report.checks = checks;

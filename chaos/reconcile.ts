@@ -54,9 +54,9 @@ export interface Reconciliation {
 
 const MAX_PROBLEMS = 50;
 
-/** Pure: the verdict on every promise in the ledger, given what the store and the broker say. */
-export function reconcile(input: ReconcileInput): Reconciliation {
-  const r: Reconciliation = {
+/** Nothing counted yet: the start of a reconciliation, and a report of a run that failed early. */
+export function emptyReconciliation(): Reconciliation {
+  return {
     accepted: 0,
     rejectedThenRetried: 0,
     rejections: 0,
@@ -71,6 +71,11 @@ export function reconcile(input: ReconcileInput): Reconciliation {
     deadFromQueue: 0,
     problems: [],
   };
+}
+
+/** Pure: the verdict on every promise in the ledger, given what the store and the broker say. */
+export function reconcile(input: ReconcileInput): Reconciliation {
+  const r = emptyReconciliation();
   for (const entry of input.entries) {
     r.rejections += entry.rejections;
     const ids = [...new Set(entry.requestIds)];

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Problem, Reconciliation } from './reconcile.ts';
+import type { Reconciliation } from './reconcile.ts';
 
 /** One injected fault and how long the system took to serve a fresh request end to end after it. */
 export interface FaultRecord {
@@ -14,7 +14,8 @@ export interface FaultRecord {
   detail?: Record<string, unknown>;
 }
 
-export interface ChaosReport {
+/** The report of one run: the ledger's reconciliation and what the harness saw around it. */
+export interface ChaosReport extends Reconciliation {
   scenario: string;
   ok: boolean;
   quick: boolean;
@@ -22,21 +23,8 @@ export interface ChaosReport {
   finishedAt: string;
   wallSeconds: number;
   settings: Record<string, unknown>;
-  accepted: number;
-  rejectedThenRetried: number;
-  rejections: number;
-  abandoned: number;
-  done: number;
-  dead: number;
-  lost: number;
-  stuck: number;
-  unverified: number;
   /** Redeliveries the broker counted (management API message_stats.redeliver, summed over queues and resets). */
   duplicates: number;
-  /** Keys that got more than one 202 (a retry after a lost answer published again). */
-  duplicateAccepts: number;
-  deadReasons: Record<string, number>;
-  deadFromQueue: number;
   recoverySeconds: (number | null)[];
   faults: FaultRecord[];
   peakQueueDepth: number;
@@ -46,30 +34,8 @@ export interface ChaosReport {
   processes: { apiStarts: number; workerStarts: number; unexpectedExits: string[]; workerReplicaRestarts: number };
   /** Scenario-specific checks beyond the ledger (e.g. no crash loop); any false fails the run. */
   checks: Record<string, { ok: boolean; detail: string }>;
-  problems: Problem[];
   errors: string[];
   logTail: Record<string, string[]>;
-}
-
-export function reportFields(
-  r: Reconciliation,
-): Pick<
-  ChaosReport,
-  | 'accepted'
-  | 'rejectedThenRetried'
-  | 'rejections'
-  | 'abandoned'
-  | 'done'
-  | 'dead'
-  | 'lost'
-  | 'stuck'
-  | 'unverified'
-  | 'duplicateAccepts'
-  | 'deadReasons'
-  | 'problems'
-> {
-  const { accepted, rejectedThenRetried, rejections, abandoned, done, dead, lost, stuck, unverified, duplicateAccepts, deadReasons, problems } = r;
-  return { accepted, rejectedThenRetried, rejections, abandoned, done, dead, lost, stuck, unverified, duplicateAccepts, deadReasons, problems };
 }
 
 /** Writes chaos/reports/<scenario>-<time>.json (or into `dir`) and returns its path. */

@@ -1,5 +1,6 @@
 import { logTail } from './processes.ts';
 import type { QueueWatch } from './queue-watch.ts';
+import { emptyReconciliation } from './reconcile.ts';
 import type { ChaosReport } from './report.ts';
 import type { ScenarioSettings } from './scenario.ts';
 import type { WarrenSystem } from './system.ts';
@@ -14,19 +15,8 @@ export function emptyReport(scenario: string, settings: ScenarioSettings, starte
     finishedAt: '',
     wallSeconds: 0,
     settings: { ...settings },
-    accepted: 0,
-    rejectedThenRetried: 0,
-    rejections: 0,
-    abandoned: 0,
-    done: 0,
-    dead: 0,
-    lost: 0,
-    stuck: 0,
-    unverified: 0,
+    ...emptyReconciliation(),
     duplicates: 0,
-    duplicateAccepts: 0,
-    deadReasons: {},
-    deadFromQueue: 0,
     recoverySeconds: [],
     faults: [],
     peakQueueDepth: 0,
@@ -35,7 +25,6 @@ export function emptyReport(scenario: string, settings: ScenarioSettings, starte
     load: { started: 0, shed: 0, retryCauses: {}, refusals: {} },
     processes: { apiStarts: 0, workerStarts: 0, unexpectedExits: [], workerReplicaRestarts: 0 },
     checks: {},
-    problems: [],
     errors: [],
     logTail: {},
   };
