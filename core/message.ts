@@ -47,6 +47,31 @@ export const BROKER_DEATH_HEADERS: readonly string[] = [
   'x-delivery-count',
 ];
 
+/** The newest entry of a message's x-death header: the broker's own record of why it died. */
+export interface BrokerDeath {
+  /** The broker's reason: delivery_limit, expired, rejected, maxlen. */
+  reason: string | undefined;
+  queue: string | undefined;
+  /** How many times it died this way (deaths, not deliveries). */
+  count: number;
+  /** When, in seconds since the epoch (an AMQP timestamp). */
+  timeSeconds: number | undefined;
+}
+
+/** Reads x-death[0] (the most recent death), decoding the ways amqplib hands its fields over. */
+export function brokerDeathOf(headers: Record<string, unknown> | undefined): BrokerDeath | undefined {
+  const deaths = headers?.['x-death'];
+  if (!Array.isArray(deaths)) return undefined;
+  const first: unknown = deaths[0];
+  if (typeof first !== 'object' || first === null) return undefined;
+  const d = first as Record<string, unknown>;
+  const text = (v: unknown) => (typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : undefined);
+  // amqplib decodes AMQP timestamps as {'!': 'timestamp', value: seconds}.
+  const t = d.time as { value?: unknown } | number | undefined;
+  const timeSeconds = typeof t === 'number' ? t : typeof t?.value === 'number' ? t.value : undefined;
+  return { reason: text(d.reason), queue: text(d.queue), count: numberHeader(d, 'count'), timeSeconds };
+}
+
 export type DeadReason = 'malformed' | 'permanent' | 'max-attempts' | 'delivery-limit' | 'timeout';
 
 export interface RequestMessage {

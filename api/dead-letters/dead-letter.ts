@@ -1,4 +1,4 @@
-import { type DeadReason, HEADERS, numberHeader, requestIdOf, stringHeader } from '../../core/index.ts';
+import { brokerDeathOf, type DeadReason, HEADERS, numberHeader, requestIdOf, stringHeader } from '../../core/index.ts';
 import { type Fingerprint, fingerprintOf } from './fingerprint.ts';
 
 /** What a dead-lettered message says about itself, read from its headers and body. */
@@ -21,13 +21,6 @@ export interface DeadLetter {
   body: Buffer;
 }
 
-interface XDeath {
-  reason?: string;
-  queue?: string;
-  count?: number;
-  time?: unknown;
-}
-
 /**
  * Decodes a message from a dead-letter queue. Worker dead letters carry x-warren-* headers; the
  * broker's own (delivery limit on a quorum queue) carry only x-death, whose first entry names the
@@ -40,7 +33,7 @@ export function decodeDeadLetter(
   deliveryLimit?: number,
 ): DeadLetter {
   const headers = msg.properties.headers ?? {};
-  const death = firstDeath(headers);
+  const death = brokerDeathOf(headers);
   const warrenReason = stringHeader(headers, HEADERS.reason);
   const brokerReason = death?.reason === 'delivery_limit' ? 'delivery-limit' : death?.reason;
   const reason = warrenReason ?? brokerReason ?? 'unknown';
@@ -68,30 +61,11 @@ export function decodeDeadLetter(
     attempts,
     firstFailure: stringHeader(headers, HEADERS.firstFailure),
     lastFailure: stringHeader(headers, HEADERS.lastFailure),
-    deadAt: stringHeader(headers, HEADERS.deadAt) ?? deathTime(death),
+    deadAt: stringHeader(headers, HEADERS.deadAt) ?? (death?.timeSeconds === undefined ? undefined : new Date(death.timeSeconds * 1000).toISOString()),
     history,
     replays: numberHeader(headers, HEADERS.replays),
     fingerprint: fingerprintOf(reason, errorMessage),
     headers,
     body: msg.content,
   };
-}
-
-function firstDeath(headers: Record<string, unknown>): XDeath | undefined {
-  const d = headers['x-death'];
-  if (!Array.isArray(d) || d.length === 0) return undefined;
-  const first = d[0] as Record<string, unknown>;
-  return {
-    reason: typeof first.reason === 'string' ? first.reason : undefined,
-    queue: typeof first.queue === 'string' ? first.queue : undefined,
-    count: typeof first.count === 'number' ? first.count : undefined,
-    time: first.time,
-  };
-}
-
-function deathTime(death: XDeath | undefined): string | undefined {
-  const t = death?.time as { value?: unknown } | number | undefined;
-  // amqplib decodes AMQP timestamps as {'!': 'timestamp', value: seconds}.
-  const secs = typeof t === 'number' ? t : typeof t?.value === 'number' ? t.value : undefined;
-  return secs === undefined ? undefined : new Date(secs * 1000).toISOString();
 }

@@ -1,4 +1,4 @@
-import { HEADERS, numberHeader, requestIdOf, stringHeader } from '../../core/index.ts';
+import { brokerDeathOf, HEADERS, numberHeader, requestIdOf, stringHeader } from '../../core/index.ts';
 import type { DeadInfo } from '../store/result-store.ts';
 
 /** The parts of an AMQP message a dead event is read from. */
@@ -33,15 +33,15 @@ export function decodeDeadEvent(msg: DeadEventMessage, options: { deliveryLimits
       },
     };
   }
-  const death = firstDeath(headers);
+  const death = brokerDeathOf(headers);
   if (death) {
-    const brokerReason = typeof death.reason === 'string' ? death.reason : Buffer.isBuffer(death.reason) ? death.reason.toString('utf8') : 'unknown';
+    const brokerReason = death.reason ?? 'unknown';
     // RabbitMQ resets x-delivery-count to 0 when it dead-letters, and x-death's count counts
     // deaths (1), not deliveries. For the delivery limit the topology knows the number: the
     // broker gives up after limit + 1 deliveries.
-    const queue = typeof death.queue === 'string' ? death.queue : undefined;
+    const queue = death.queue;
     const limit = brokerReason === 'delivery_limit' && queue ? options.deliveryLimits?.[queue] : undefined;
-    const attempts = numberHeader(headers, 'x-delivery-count') || (limit !== undefined ? limit + 1 : numberHeader(death, 'count'));
+    const attempts = numberHeader(headers, 'x-delivery-count') || (limit !== undefined ? limit + 1 : death.count);
     return {
       requestId,
       info: {
@@ -53,13 +53,6 @@ export function decodeDeadEvent(msg: DeadEventMessage, options: { deliveryLimits
     };
   }
   return { requestId, info: { reason: 'unknown' } };
-}
-
-function firstDeath(headers: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
-  const deaths = headers?.['x-death'];
-  if (!Array.isArray(deaths)) return undefined;
-  const first: unknown = deaths[0];
-  return typeof first === 'object' && first !== null ? (first as Record<string, unknown>) : undefined;
 }
 
 /** Error messages are kept for people reading GET /requests/:id, not as a log sink. */
