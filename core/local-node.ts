@@ -134,17 +134,16 @@ export class LocalRabbitNode {
   }
 }
 
-function portAnswers(port: number): Promise<boolean> {
+/** True when something accepts a TCP connection on the port within `timeoutMs`. */
+export function portAnswers(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
+    const s = connect({ host, port });
     const done = (ok: boolean) => {
       s.destroy();
       resolve(ok);
     };
-    s.setTimeout(1000, () => done(false));
+    s.setTimeout(timeoutMs, () => done(false));
     s.once('connect', () => done(true));
     s.once('error', () => done(false));
   });
 }
-
-export { portAnswers };

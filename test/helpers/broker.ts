@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
 import type { GetMessage } from 'amqplib';
-import { credentialsOf, ManagementClient, withVhost } from '../../core/index.ts';
+import { credentialsOf, ManagementClient, portAnswers, withVhost } from '../../core/index.ts';
 
 /**
  * The broker integration tests use: `AMQP_URL` when set; else the local broker at
@@ -23,7 +22,7 @@ export function testBroker(): Promise<TestBroker> {
 
 async function findBroker(): Promise<TestBroker> {
   if (process.env.AMQP_URL) return { url: process.env.AMQP_URL.split(',')[0] as string, managementUrl: process.env.AMQP_MANAGEMENT_URL };
-  if (await answers('127.0.0.1', 5672)) return { url: 'amqp://guest:guest@127.0.0.1:5672', managementUrl: process.env.AMQP_MANAGEMENT_URL };
+  if (await portAnswers(5672)) return { url: 'amqp://guest:guest@127.0.0.1:5672', managementUrl: process.env.AMQP_MANAGEMENT_URL };
   if (dockerAvailable()) {
     const { RabbitMQContainer } = await import('@testcontainers/rabbitmq');
     const container = await new RabbitMQContainer('rabbitmq:3.13-management').start();
@@ -43,19 +42,6 @@ function dockerAvailable(): boolean {
   } catch {
     return false;
   }
-}
-
-export function answers(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
 }
 
 export interface TestVhost {
