@@ -42,12 +42,17 @@ export function startWarren(args: string[], env: Record<string, string | undefin
   };
 }
 
-/** Runs `warren <args>` to completion. */
+/**
+ * Runs `warren <args>` to completion; `output` is stdout and stderr in the order they came. Past
+ * `timeoutMs` it is killed, or with `interruptFirst` sent SIGINT first (so a chaos harness stops
+ * the nodes and processes it started) and SIGKILL a minute later.
+ */
 export async function runWarren(
   args: string[],
   env: Record<string, string | undefined>,
   timeoutMs = 60_000,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  options: { interruptFirst?: boolean } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string; output: string; timedOut: boolean }> {
   const proc = spawn(process.execPath, [join(ROOT, 'bin/warren.js'), ...args], {
     cwd: ROOT,
     env: { ...process.env, LOG_PRETTY: '0', ...env },
@@ -55,16 +60,27 @@ export async function runWarren(
   });
   let stdout = '';
   let stderr = '';
+  let output = '';
+  let timedOut = false;
   proc.stdout.on('data', (d: Buffer) => {
     stdout += d.toString();
+    output += d.toString();
   });
   proc.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
+    output += d.toString();
   });
-  const t = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+  let killTimer: NodeJS.Timeout | undefined;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    if (!options.interruptFirst) return void proc.kill('SIGKILL');
+    proc.kill('SIGINT');
+    killTimer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
+  }, timeoutMs);
   const code = await new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
-  clearTimeout(t);
-  return { code, stdout, stderr };
+  clearTimeout(timer);
+  clearTimeout(killTimer);
+  return { code, stdout, stderr, output, timedOut };
 }
 
 /** Starts `warren api` on a free port and waits until /readyz answers 200. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type ChaosReport, SCENARIOS } from '../../chaos/index.ts';
-import { runChaosCli } from '../helpers/chaos-cli.ts';
+import { runWarren } from '../helpers/warren-process.ts';
 
 /**
  * The quick version of every chaos scenario, one CLI run each (as `npm run chaos -- <name> --quick`):
@@ -18,7 +18,7 @@ test.after(() => rmSync(reportDir, { recursive: true, force: true }));
 
 for (const scenario of SCENARIOS) {
   test(`${scenario.name} --quick loses nothing and leaves nothing stuck`, async () => {
-    const run = await runChaosCli([scenario.name, '--quick', '--report-dir', reportDir], 240_000);
+    const run = await runWarren(['chaos', scenario.name, '--quick', '--report-dir', reportDir], { FORCE_COLOR: '0' }, 240_000, { interruptFirst: true });
     const files = readdirSync(reportDir).filter((f) => f.startsWith(`${scenario.name}-`) && f.endsWith('.json'));
     assert.is(files.length, 1, `one ${scenario.name} report expected; output:\n${run.output}`);
     const report = JSON.parse(readFileSync(join(reportDir, files[0] as string), 'utf8')) as ChaosReport;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ChaosReport } from '../../chaos/index.ts';
-import { runChaosCli } from '../helpers/chaos-cli.ts';
+import { runWarren } from '../helpers/warren-process.ts';
 
 /**
  * The chaos suite must be able to fail: kill-broker against a deliberately unsafe topology
@@ -17,7 +17,9 @@ test.after(() => rmSync(reportDir, { recursive: true, force: true }));
 
 test('kill-broker on classic non-durable queues reports lost requests and exits non-zero', async () => {
   const args = ['kill-broker', '--quick', '--topology', 'test/fixtures/chaos-unsafe-topology.yaml', '--rate', '10', '--delay-ms', '300'];
-  const run = await runChaosCli([...args, '--concurrency', '1', '--replicas', '2', '--report-dir', reportDir], 220_000);
+  const run = await runWarren(['chaos', ...args, '--concurrency', '1', '--replicas', '2', '--report-dir', reportDir], { FORCE_COLOR: '0' }, 220_000, {
+    interruptFirst: true,
+  });
   assert.is.not(run.code, 0, `expected a failing exit code; output:\n${run.output}`);
   const files = readdirSync(reportDir).filter((f) => f.startsWith('kill-broker-') && f.endsWith('.json'));
   assert.is(files.length, 1, `one report expected in ${reportDir}; output:\n${run.output}`);
