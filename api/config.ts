@@ -18,6 +18,8 @@ export interface ApiConfig {
   logLevel: string;
   /** Bearer token of the admin routes (/api/v1/admin/...); the routes are off when unset. */
   adminToken: string | undefined;
+  /** The management API, for the queue depth gauges of /metrics (default: derived from AMQP_URL). */
+  managementUrl: string | undefined;
 }
 
 /** Bounded to a few seconds: a client waiting on a 202 must get an answer, whatever the broker does. */
@@ -71,6 +73,7 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Ap
       API_MAX_IN_FLIGHT: intVar(1000, 1, 100_000),
       API_RESULTS_PREFETCH: intVar(50, 1, 1000),
       LOG_LEVEL: logLevelVar(),
+      AMQP_MANAGEMENT_URL: optionalString().refine((v) => v === undefined || /^https?:\/\//.test(v), 'expected an http:// or https:// URL'),
       ADMIN_TOKEN: optionalString().refine(
         (v) => v === undefined || v.length >= 16,
         'expected at least 16 characters (a guessable admin token is worse than none)',
@@ -91,5 +94,6 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Ap
     resultsPrefetch: e.API_RESULTS_PREFETCH,
     logLevel: e.LOG_LEVEL,
     adminToken: e.ADMIN_TOKEN,
+    managementUrl: e.AMQP_MANAGEMENT_URL,
   });
 }

@@ -2,7 +2,17 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Router } from 'express';
-import { type AmqpConnectionManager, connectBroker, type Logger, TopologyError } from '../core/index.ts';
+import {
+  type AmqpConnectionManager,
+  connectBroker,
+  createMetricsRegistry,
+  gaugeIn,
+  type Logger,
+  ManagementClient,
+  type Registry,
+  registerQueueGauges,
+  TopologyError,
+} from '../core/index.ts';
 import { type CompiledTopology, DEFAULT_REQUESTS_QUEUE, DEFAULT_RESULTS_QUEUE, loadCompiledTopology, routesFor } from '../topology/index.ts';
 import { ChannelSlot } from './broker/channel-slot.ts';
 import { ConfirmPublisher } from './broker/publisher.ts';
@@ -10,6 +20,7 @@ import { QueueConsumer } from './broker/queue-consumer.ts';
 import type { ApiConfig } from './config.ts';
 import { TopologyMissingError } from './errors.ts';
 import { createApp } from './http/app.ts';
+import { ApiMetrics } from './metrics.ts';
 import { Readiness } from './readiness.ts';
 import { createDeadEventHandler, createResultHandler } from './results/handlers.ts';
 import { openResultStore } from './store/open-store.ts';
@@ -28,6 +39,8 @@ export interface ApiServerOptions {
   topologyWaitMs?: number;
   /** Extra HTTP routes, given the opened store (e.g. dead-letter admin routes when ADMIN_TOKEN is set). */
   routes?: (deps: { store: ResultStore; logger: Logger }) => ReadonlyArray<{ path: string; router: Router }>;
+  /** The registry GET /metrics serves (default: a new one with the process metrics). */
+  metrics?: Registry;
 }
 
 /**
@@ -84,19 +97,43 @@ export class ApiServer {
     const store =
       this.opts.store ?? (await openResultStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, logger }));
     this.store = store;
-    const publishConn = connectBroker({ urls: config.amqpUrls, logger, connectionName: 'warren-api publisher' });
-    const consumeConn = connectBroker({ urls: config.amqpUrls, logger, connectionName: 'warren-api consumers' });
+    const registry = this.opts.metrics ?? createMetricsRegistry();
+    const metrics = new ApiMetrics(registry);
+    const publishConn = connectBroker({ urls: config.amqpUrls, logger, connectionName: 'warren-api publisher', metrics: registry });
+    const consumeConn = connectBroker({ urls: config.amqpUrls, logger, connectionName: 'warren-api consumers', metrics: registry });
     this.connections = [publishConn, consumeConn];
 
     const slot = new ChannelSlot<ConfirmChannel>({ connection: publishConn, name: 'publish', create: (m) => m.createConfirmChannel(), logger });
     this.publishSlot = slot;
     slot.start();
-    const publisher = new ConfirmPublisher({ channels: slot, route, timeoutMs: config.publishTimeoutMs, maxInFlight: config.maxInFlight, logger });
+    const publisher = new ConfirmPublisher({
+      channels: slot,
+      route,
+      timeoutMs: config.publishTimeoutMs,
+      maxInFlight: config.maxInFlight,
+      logger,
+      metrics: metrics.publish,
+    });
+    gaugeIn(registry, 'warren_publishes_in_flight', 'Request publishes awaiting their broker confirm (bounded by API_MAX_IN_FLIGHT).', [], {
+      collect() {
+        this.set(publisher.unconfirmed);
+      },
+    });
+    gaugeIn(registry, 'warren_broker_blocked', '1 while the broker blocks publishing (a memory or disk alarm), else 0.', [], {
+      collect() {
+        this.set(slot.blocked ? 1 : 0);
+      },
+    });
+    registerQueueGauges(registry, {
+      management: new ManagementClient({ amqpUrl: config.amqpUrls[0] as string, managementUrl: config.managementUrl }),
+      queues: compiled.queues.map((q) => q.name),
+      logger: this.log,
+    });
 
     const consume = (queue: string, handle: (msg: ConsumeMessage) => Promise<void>) =>
       new QueueConsumer({ connection: consumeConn, queue, prefetch: config.resultsPrefetch, handle, logger });
-    this.consumers = [consume(resultsQueue, createResultHandler(store, logger))];
-    if (eventsQueue) this.consumers.push(consume(eventsQueue, createDeadEventHandler(store, logger, deliveryLimitsOf(compiled))));
+    this.consumers = [consume(resultsQueue, createResultHandler(store, logger, metrics))];
+    if (eventsQueue) this.consumers.push(consume(eventsQueue, createDeadEventHandler(store, logger, deliveryLimitsOf(compiled), metrics)));
     for (const c of this.consumers) c.start();
 
     const readiness = new Readiness({
@@ -109,7 +146,7 @@ export class ApiServer {
     this.readiness = readiness;
     readiness.start();
 
-    const app = createApp({ publisher, store, logger, config, readiness, routes: this.opts.routes?.({ store, logger }) ?? [] });
+    const app = createApp({ publisher, store, logger, config, readiness, metrics, routes: this.opts.routes?.({ store, logger }) ?? [] });
     const http = createServer(app);
     this.http = http;
     await new Promise<void>((resolve, reject) => {

@@ -44,6 +44,8 @@ export class WarrenSystem {
       LOG_LEVEL: o.logLevel,
       // Pretty logs would hide the fields the harness greps for.
       LOG_PRETTY: '0',
+      // Any free port: several scenarios and a `npm start` may run on one machine.
+      WORKER_METRICS_PORT: process.env.WORKER_METRICS_PORT ?? '0',
     };
     delete env.AMQP_MANAGEMENT_URL;
     delete env.DATABASE_URL;

@@ -1,6 +1,17 @@
+import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, createLogger, type Logger } from '../core/index.ts';
+import {
+  aggregateMetrics,
+  ConfigError,
+  createLogger,
+  createMetricsRegistry,
+  type Logger,
+  ManagementClient,
+  type Registry,
+  registerQueueGauges,
+  serveMetrics,
+} from '../core/index.ts';
 import { type CompiledTopology, loadCompiledTopology } from '../topology/index.ts';
 import {
   BrokerRefusedError,
@@ -8,12 +19,16 @@ import {
   defineWorker,
   FATAL_EXIT_CODE,
   handleShutdownSignals,
+  METRICS_REPLY_MESSAGE,
+  METRICS_REQUEST_MESSAGE,
   MissingTopologyError,
   REPLICA_ENV,
   REPLICA_SETTLED_MESSAGE,
   readDemoConfig,
   readWorkerConfig,
+  resolveWorkerRoutes,
   Supervisor,
+  topologyNeeds,
   type Worker,
   type WorkerConfig,
   WorkerStoppedError,
@@ -36,6 +51,9 @@ Environment:
   WORKER_CONCURRENCY         default 4
   WORKER_TIMEOUT_MS          handler timeout, a retryable failure (default 30000)
   WORKER_SHUTDOWN_GRACE_MS   time in-flight messages get on SIGTERM before requeue (default 10000)
+  WORKER_METRICS_PORT        port of GET /metrics (default 9464; 0 = any free port; off = none).
+                             With --replicas N the supervisor serves the sum of its replicas there.
+  AMQP_MANAGEMENT_URL        management API for the queue depth gauges (default: AMQP host, port 15672)
   DEMO_DELAY_MS              simulated work per message (default 5000)
   DEMO_FAIL_RATE             0 to 1, chance of a transient failure per attempt (default 0)
   LOG_LEVEL                  fatal|error|warn|info|debug|trace|silent (default info)
@@ -67,7 +85,7 @@ export async function run(args: string[]): Promise<number> {
   const concurrency = flags.concurrency ?? config.concurrency;
   const code =
     config.replica === undefined && flags.replicas > 1
-      ? await supervise(flags.replicas, concurrency, config, logger)
+      ? await supervise(flags.replicas, concurrency, config, compiled, logger)
       : await runWorker(config, compiled, concurrency, logger);
   // A handler that ignores its abort signal may hold timers; the process must still end.
   setTimeout(() => process.exit(code), 2000).unref();
@@ -85,6 +103,7 @@ async function runWorker(config: WorkerConfig, compiled: CompiledTopology, concu
     timeoutMs: config.timeoutMs,
     shutdownGraceMs: config.shutdownGraceMs,
   });
+  const metricsServer = await exposeMetrics(worker, config, logger);
   let requested: () => void = () => undefined;
   const stopRequested = new Promise<void>((resolve) => {
     requested = resolve;
@@ -122,10 +141,37 @@ async function runWorker(config: WorkerConfig, compiled: CompiledTopology, concu
     throw err;
   } finally {
     disposeSignals();
+    metricsServer?.close();
   }
 }
 
-async function supervise(replicas: number, concurrency: number, config: WorkerConfig, logger: Logger): Promise<number> {
+/**
+ * A supervised replica answers the supervisor's metrics requests over IPC (the supervisor
+ * serves the sum); a worker on its own serves GET /metrics itself, with the queue depth gauges.
+ */
+async function exposeMetrics(worker: Worker, config: WorkerConfig, logger: Logger): Promise<Server | undefined> {
+  if (config.replica !== undefined) {
+    process.on('message', (m: unknown) => {
+      const msg = m as { type?: unknown; id?: unknown } | null;
+      if (msg?.type !== METRICS_REQUEST_MESSAGE) return;
+      void worker.registry.getMetricsAsJSON().then(
+        (metrics) => process.send?.({ type: METRICS_REPLY_MESSAGE, id: msg.id, metrics }),
+        (err: unknown) => logger.warn({ err }, 'metrics collection failed'),
+      );
+    });
+    return undefined;
+  }
+  if (config.metricsPort === undefined) return undefined;
+  addQueueGauges(worker.registry, topologyNeeds(worker.routes).queues, config, logger);
+  return serveMetrics({ source: worker.registry, port: config.metricsPort, logger });
+}
+
+function addQueueGauges(registry: Registry, queues: readonly string[], config: WorkerConfig, logger: Logger): void {
+  const management = new ManagementClient({ amqpUrl: config.amqpUrls[0] as string, managementUrl: config.managementUrl });
+  registerQueueGauges(registry, { management, queues, logger });
+}
+
+async function supervise(replicas: number, concurrency: number, config: WorkerConfig, compiled: CompiledTopology, logger: Logger): Promise<number> {
   const bin = fileURLToPath(new URL('../bin/warren.js', import.meta.url));
   const supervisor = new Supervisor({
     replicas,
@@ -137,11 +183,19 @@ async function supervise(replicas: number, concurrency: number, config: WorkerCo
     stopTimeoutMs: config.shutdownGraceMs + 15_000,
   });
   const disposeSignals = handleShutdownSignals({ logger, stop: () => supervisor.stop('SIGTERM'), force: () => supervisor.kill() });
+  let metricsServer: Server | undefined;
+  if (config.metricsPort !== undefined) {
+    const registry = createMetricsRegistry();
+    addQueueGauges(registry, topologyNeeds(resolveWorkerRoutes(compiled, config.queue, undefined)).queues, config, logger);
+    const source = async () => aggregateMetrics([await registry.getMetricsAsJSON(), ...(await supervisor.collectMetrics())]);
+    metricsServer = await serveMetrics({ source, port: config.metricsPort, logger });
+  }
   try {
     supervisor.start();
     return await supervisor.done;
   } finally {
     disposeSignals();
+    metricsServer?.close();
   }
 }
 
@@ -176,7 +230,7 @@ function reportFirstSettle(worker: Worker): void {
   if (!send) return;
   const timer = setInterval(() => {
     const c = worker.stats();
-    if (c.done + c.retried + c.dead > 0) {
+    if (c.done + c.retried + c.dead + c.malformed > 0) {
       clearInterval(timer);
       send({ type: REPLICA_SETTLED_MESSAGE });
     }

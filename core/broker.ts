@@ -1,6 +1,7 @@
 import amqp, { type AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Logger } from './logger.ts';
 import { redactUrl } from './logger.ts';
+import { type Registry, reconnectCounter } from './metrics.ts';
 
 export type { AmqpConnectionManager };
 
@@ -11,6 +12,8 @@ export interface BrokerOptions {
   connectionName: string;
   heartbeatSeconds?: number;
   reconnectSeconds?: number;
+  /** Counts reconnects as `warren_broker_reconnects_total{connection}` in this registry. */
+  metrics?: Registry;
 }
 
 /**
@@ -26,11 +29,13 @@ export function connectBroker(options: BrokerOptions): AmqpConnectionManager {
   });
   let everConnected = false;
   let lastFailure = '';
+  const reconnects = options.metrics ? reconnectCounter(options.metrics).labels(options.connectionName.replace(/ pid \d+$/, '')) : undefined;
   conn.on('connect', ({ url }) => {
     log.info(
       { broker: redactUrl(String(typeof url === 'string' ? url : (url as { hostname?: string }).hostname)) },
       everConnected ? 'broker reconnected' : 'broker connected',
     );
+    if (everConnected) reconnects?.inc();
     everConnected = true;
   });
   conn.on('disconnect', ({ err }) => {

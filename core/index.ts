@@ -5,3 +5,4 @@ export * from './local-node.ts';
 export * from './logger.ts';
 export * from './management.ts';
 export * from './message.ts';
+export * from './metrics.ts';

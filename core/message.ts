@@ -33,7 +33,15 @@ export const HEADERS = {
   tracestate: 'tracestate',
   /** Replays done by `warren dlq replay` (kept when the attempt count is reset). */
   replays: 'x-warren-replays',
+  /**
+   * When the API published the request (ms since the epoch). Carried through retries, dead
+   * letters and into the result, for the end-to-end time (accepted to outcome stored).
+   */
+  acceptedAt: 'x-warren-accepted-at',
 } as const;
+
+/** Headers a result carries over from its request. */
+export const RESULT_CARRIED_HEADERS: readonly string[] = [HEADERS.traceparent, HEADERS.tracestate, HEADERS.acceptedAt];
 
 /** Headers the broker writes when it dead-letters or redelivers; a new copy must not carry them. */
 export const BROKER_DEATH_HEADERS: readonly string[] = [

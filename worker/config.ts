@@ -17,9 +17,32 @@ export interface WorkerConfig {
   timeoutMs: number;
   shutdownGraceMs: number;
   logLevel: string;
+  /** Port of GET /metrics (the supervisor's, summing its replicas, with --replicas N); undefined: off. */
+  metricsPort: number | undefined;
+  /** The management API, for the queue depth gauges (default: derived from AMQP_URL). */
+  managementUrl: string | undefined;
   /** Set by the supervisor on the replicas it starts (internal): the replica's index. */
   replica: number | undefined;
 }
+
+/** Default port of a worker's (or a supervisor's) GET /metrics: the OpenTelemetry exporter's usual port. */
+export const DEFAULT_WORKER_METRICS_PORT = 9464;
+
+const metricsPortVar = () =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const t = v?.trim() ?? '';
+      if (t === '') return DEFAULT_WORKER_METRICS_PORT;
+      if (t === 'off') return undefined;
+      const n = Number(t);
+      if (!/^\d+$/.test(t) || n > 65535) {
+        ctx.addIssue({ code: 'custom', message: 'expected a port from 0 to 65535 (0: any free port), or "off"' });
+        return z.NEVER;
+      }
+      return n;
+    });
 
 /** The supervisor marks the replicas it starts with this variable (internal, not for users). */
 export const REPLICA_ENV = 'WARREN_REPLICA';
@@ -36,6 +59,8 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): Readonly
       WORKER_TIMEOUT_MS: intVar(30_000, 1, MAX_MS),
       WORKER_SHUTDOWN_GRACE_MS: intVar(10_000, 0, MAX_MS),
       LOG_LEVEL: logLevelVar(),
+      WORKER_METRICS_PORT: metricsPortVar(),
+      AMQP_MANAGEMENT_URL: z.string().optional(),
       [REPLICA_ENV]: z.string().regex(/^\d+$/, 'expected a replica index (set by the supervisor, not by hand)').optional(),
     },
     env,
@@ -49,6 +74,8 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): Readonly
     timeoutMs: raw.WORKER_TIMEOUT_MS,
     shutdownGraceMs: raw.WORKER_SHUTDOWN_GRACE_MS,
     logLevel: raw.LOG_LEVEL,
+    metricsPort: raw.WORKER_METRICS_PORT,
+    managementUrl: raw.AMQP_MANAGEMENT_URL?.trim() || undefined,
     replica: replica === undefined ? undefined : Number(replica),
   });
 }

@@ -1,4 +1,4 @@
-import { ConfigError, type Logger } from '../core/index.ts';
+import { ConfigError, createMetricsRegistry, type Logger, type Registry } from '../core/index.ts';
 import type { CompiledTopology } from '../topology/index.ts';
 import { DEFAULT_REQUESTS_QUEUE } from '../topology/index.ts';
 import type { Handler } from './handler.ts';
@@ -27,6 +27,11 @@ export interface WorkerOptions<TData = unknown, TResult = unknown> {
   publishTimeoutMs?: number;
   /** The name shown in the broker's connection list; default "warren-worker <host> pid <pid>". */
   connectionName?: string;
+  /**
+   * The Prometheus registry the worker records its metrics in (several workers may share one);
+   * default a new registry with the process metrics. Serve it with serveMetrics().
+   */
+  metrics?: Registry;
 }
 
 /** Options after validation: nothing downstream re-checks them. */
@@ -39,6 +44,7 @@ export interface WorkerSettings {
   shutdownGraceMs: number;
   publishTimeoutMs: number;
   connectionName: string | undefined;
+  metrics: Registry;
 }
 
 /**
@@ -62,6 +68,7 @@ export function defineWorker<TData = unknown, TResult = unknown>(options: Worker
     shutdownGraceMs: int('shutdownGraceMs', options.shutdownGraceMs, 10_000, 0, 86_400_000),
     publishTimeoutMs: int('publishTimeoutMs', options.publishTimeoutMs, 30_000, 100, 86_400_000),
     connectionName: options.connectionName,
+    metrics: options.metrics ?? createMetricsRegistry(),
   };
   return new Worker(Object.freeze(settings), routes);
 }

@@ -1,5 +1,5 @@
 import type { Message, MessageProperties, Options } from 'amqplib';
-import { HEADERS, PermanentError, type ResultMessage } from '../core/index.ts';
+import { PermanentError, RESULT_CARRIED_HEADERS, type ResultMessage } from '../core/index.ts';
 import type { Headers } from './failure-headers.ts';
 
 /**
@@ -47,7 +47,7 @@ export interface ResultInput {
   result: unknown;
   attempts: number;
   processedAt: Date;
-  /** The request's headers: only the trace context is carried over. */
+  /** The request's headers: only the trace context and the accepted-at time are carried over. */
   requestHeaders: Headers | undefined;
 }
 
@@ -69,7 +69,7 @@ export function resultEnvelope(route: Route, input: ResultInput): Envelope {
     throw new PermanentError('the handler returned a result that cannot be encoded as JSON', { code: 'RESULT_NOT_SERIALIZABLE', cause: err });
   }
   const headers: Headers = {};
-  for (const name of [HEADERS.traceparent, HEADERS.tracestate]) {
+  for (const name of RESULT_CARRIED_HEADERS) {
     const v = input.requestHeaders?.[name];
     if (v !== undefined) headers[name] = v;
   }

@@ -6,7 +6,7 @@
  *   handleShutdownSignals({ logger, stop: () => worker.stop(), force: () => process.exit(1) });
  *   await worker.start();
  */
-export { PermanentError, RetryableError, TimeoutError } from '../core/index.ts';
+export { PermanentError, RetryableError, serveMetrics, TimeoutError } from '../core/index.ts';
 export { checkTopology, MissingTopologyError, type TopologyNeeds } from './check-topology.ts';
 export { type DemoConfig, REPLICA_ENV, readDemoConfig, readWorkerConfig, type WorkerConfig } from './config.ts';
 export { defineWorker, type WorkerOptions, type WorkerSettings } from './define-worker.ts';
@@ -24,8 +24,16 @@ export {
   readHistory,
 } from './failure-headers.ts';
 export { type Handler, HandlerAbandonedError, type HandlerContext } from './handler.ts';
+export { WorkerMetrics } from './metrics.ts';
 export { decideFailure, type FailureDecision, type RetryPolicy, retryPolicyOf, tierFor } from './retry-policy.ts';
-export { type ResultTarget, resolveWorkerRoutes, type WorkerRoutes } from './routes.ts';
+export { type ResultTarget, resolveWorkerRoutes, topologyNeeds, type WorkerRoutes } from './routes.ts';
 export { handleShutdownSignals, type ShutdownSignalOptions } from './shutdown-signals.ts';
-export { FATAL_EXIT_CODE, REPLICA_SETTLED_MESSAGE, Supervisor, type SupervisorOptions } from './supervisor.ts';
+export {
+  FATAL_EXIT_CODE,
+  METRICS_REPLY_MESSAGE,
+  METRICS_REQUEST_MESSAGE,
+  REPLICA_SETTLED_MESSAGE,
+  Supervisor,
+  type SupervisorOptions,
+} from './supervisor.ts';
 export { BrokerRefusedError, type OutcomeCounts, type StopSummary, Worker, WorkerStoppedError } from './worker.ts';

@@ -16,7 +16,7 @@ import type { WorkerRoutes } from './routes.ts';
 
 const REQUEUE_DELAY_MS = 1000;
 
-export type Outcome = 'done' | 'retried' | 'dead' | 'requeued' | 'abandoned' | 'redelivery';
+export type Outcome = 'done' | 'retried' | 'dead' | 'malformed' | 'requeued' | 'abandoned' | 'redelivery';
 
 export interface DeliveryContext {
   routes: WorkerRoutes;
@@ -26,13 +26,15 @@ export interface DeliveryContext {
   ack: (delivery: Delivery) => boolean;
   nack: (delivery: Delivery, requeue: boolean) => boolean;
   logger: Logger;
+  /** Told each handler run's outcome and time. */
+  metrics?: { handled(ok: boolean, seconds: number): void };
   now?: () => Date;
 }
 
 interface Replacement {
   /** undefined: nothing replaces the message (a job without a result message): ack at once. */
   envelope: Envelope | undefined;
-  outcome: 'done' | 'retried' | 'dead';
+  outcome: 'done' | 'retried' | 'dead' | 'malformed';
 }
 
 export async function processDelivery(delivery: Delivery, ctx: DeliveryContext, shutdown: AbortSignal): Promise<Outcome> {
@@ -86,7 +88,7 @@ async function replace(delivery: Delivery, ctx: DeliveryContext, shutdown: Abort
   if (!decoded.ok) {
     log.warn({ reason: decoded.reason }, 'malformed message; dead-lettering');
     const failure: FailureInfo = { code: 'MALFORMED', message: decoded.reason, stack: undefined, at: now() };
-    return dead(delivery, routes, 'malformed', attempt, failure, now());
+    return { ...dead(delivery, routes, 'malformed', attempt, failure, now()), outcome: 'malformed' };
   }
   const { requestId, data } = decoded.value;
   log.debug({ redelivered: msg.fields.redelivered, generation: delivery.source.generation }, 'handling message');
@@ -102,10 +104,13 @@ async function replace(delivery: Delivery, ctx: DeliveryContext, shutdown: Abort
     const envelope = routes.result
       ? resultEnvelope(routes.result, { requestId, result, attempts: attempt, processedAt: now(), requestHeaders: headers })
       : undefined;
-    log.info({ durationMs: Date.now() - started }, 'message processed');
+    const durationMs = Date.now() - started;
+    ctx.metrics?.handled(true, durationMs / 1000);
+    log.info({ durationMs }, 'message processed');
     return { envelope, outcome: 'done' };
   } catch (err) {
     if (shutdown.aborted) return undefined;
+    ctx.metrics?.handled(false, (Date.now() - started) / 1000);
     const failure = describeFailure(err, now());
     const decision = decideFailure({ priorFailures, permanent: isPermanent(err), policy: routes.retry });
     if (decision.action === 'dead') {

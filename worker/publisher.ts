@@ -1,6 +1,6 @@
 import type { ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel, ConfirmChannel } from 'amqplib';
-import { type AmqpConnectionManager, type Logger, PublishNotConfirmedError } from '../core/index.ts';
+import { type AmqpConnectionManager, type Logger, type PublishMetrics, PublishNotConfirmedError, type PublishOutcome } from '../core/index.ts';
 import { ChannelRecovery } from './channel-recovery.ts';
 import type { Envelope } from './envelopes.ts';
 
@@ -31,6 +31,7 @@ export class Publisher {
     manager: AmqpConnectionManager,
     logger: Logger,
     private readonly timeoutMs = 30_000,
+    private readonly metrics?: PublishMetrics,
   ) {
     this.log = logger.child({ component: 'publisher' });
     this.recovery = new ChannelRecovery(manager, logger, 'publish');
@@ -63,6 +64,17 @@ export class Publisher {
    * once, and the delivery it would replace is redelivered.
    */
   async publish(envelope: Envelope): Promise<void> {
+    const startedAt = this.metrics?.published() ?? 0;
+    try {
+      await this.confirmed(envelope);
+    } catch (err) {
+      this.metrics?.settled(err instanceof PublishNotConfirmedError ? (err.reason as PublishOutcome) : 'closed', startedAt);
+      throw err;
+    }
+    this.metrics?.settled('ack', startedAt);
+  }
+
+  private async confirmed(envelope: Envelope): Promise<void> {
     const ch = this.current as ConfirmChannel | undefined;
     if (!ch || this.closing) throw new PublishNotConfirmedError('closed', 'no open publish channel (reconnecting)');
     // Mandatory: a copy that no queue takes (a binding deleted by hand) is confirmed by the broker

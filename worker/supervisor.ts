@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { Logger } from '../core/index.ts';
+import type { Logger, MetricsJson } from '../core/index.ts';
 
 /** A replica that exits with this code failed in a way a restart cannot fix (config, topology). */
 export const FATAL_EXIT_CODE = 78; // EX_CONFIG from sysexits.h
@@ -23,6 +23,10 @@ export interface SupervisorOptions {
 
 /** Sent by a replica over IPC once it has settled a message (see cli/worker.ts). */
 export const REPLICA_SETTLED_MESSAGE = 'warren:replica-settled';
+/** Sent to a replica over IPC: answer with METRICS_REPLY_MESSAGE and the same id. */
+export const METRICS_REQUEST_MESSAGE = 'warren:metrics-request';
+/** A replica's answer: `{ type, id, metrics }`, metrics being its registry's getMetricsAsJSON(). */
+export const METRICS_REPLY_MESSAGE = 'warren:metrics';
 
 interface Replica {
   index: number;
@@ -51,6 +55,8 @@ export class Supervisor {
   private exitCode = 0;
   private stopTimer: NodeJS.Timeout | undefined;
   private resolveDone: (code: number) => void = () => undefined;
+  private metricsRequests = 0;
+  private readonly metricsWaiters = new Map<string, (metrics: MetricsJson) => void>();
   /** Resolves with the exit code once every replica has ended after stop() or a fatal failure. */
   readonly done: Promise<number>;
 
@@ -103,6 +109,34 @@ export class Supervisor {
     return this.replicas.map((r) => r.child?.pid);
   }
 
+  /**
+   * The metrics of every running replica, asked over IPC. A replica that does not answer within
+   * `timeoutMs` (starting, stopping, busy) is left out of this scrape.
+   */
+  async collectMetrics(timeoutMs = 2000): Promise<MetricsJson[]> {
+    const asks = this.running().map(
+      (r) =>
+        new Promise<MetricsJson | undefined>((resolve) => {
+          const id = `${r.index}-${++this.metricsRequests}`;
+          const timer = setTimeout(() => {
+            this.metricsWaiters.delete(id);
+            resolve(undefined);
+          }, timeoutMs);
+          this.metricsWaiters.set(id, (metrics) => {
+            clearTimeout(timer);
+            this.metricsWaiters.delete(id);
+            resolve(metrics);
+          });
+          try {
+            r.child?.send({ type: METRICS_REQUEST_MESSAGE, id });
+          } catch {
+            // The replica is exiting; the timer answers for it.
+          }
+        }),
+    );
+    return (await Promise.all(asks)).filter((m): m is MetricsJson => m !== undefined);
+  }
+
   private spawn(replica: Replica): void {
     replica.restartTimer = undefined;
     replica.startedAt = Date.now();
@@ -115,7 +149,11 @@ export class Supervisor {
     replica.settled = false;
     this.log.info({ replica: replica.index, pid: child.pid }, 'replica started');
     child.on('message', (m: unknown) => {
-      if ((m as { type?: unknown } | null)?.type === REPLICA_SETTLED_MESSAGE) replica.settled = true;
+      const msg = m as { type?: unknown; id?: unknown; metrics?: unknown } | null;
+      if (msg?.type === REPLICA_SETTLED_MESSAGE) replica.settled = true;
+      else if (msg?.type === METRICS_REPLY_MESSAGE && typeof msg.id === 'string' && Array.isArray(msg.metrics)) {
+        this.metricsWaiters.get(msg.id)?.(msg.metrics as MetricsJson);
+      }
     });
     child.once('error', (err) => {
       // Spawning itself failed (no 'exit' follows when the process never ran).

@@ -1,10 +1,11 @@
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import { type AmqpConnectionManager, connectBroker, type Logger, redactUrl, WarrenError } from '../core/index.ts';
+import { type AmqpConnectionManager, connectBroker, type Logger, type Registry, redactUrl, WarrenError } from '../core/index.ts';
 import { checkTopology } from './check-topology.ts';
 import { Consumer, type Delivery } from './consumer.ts';
 import type { WorkerSettings } from './define-worker.ts';
 import { HandlerAbandonedError } from './handler.ts';
+import { WorkerMetrics } from './metrics.ts';
 import { type DeliveryContext, type Outcome, processDelivery } from './process-delivery.ts';
 import { Publisher } from './publisher.ts';
 import { topologyNeeds, type WorkerRoutes } from './routes.ts';
@@ -59,13 +60,20 @@ export class Worker {
   private started = false;
   private stopping: Promise<StopSummary> | undefined;
   private deliveryContext: DeliveryContext | undefined;
-  private readonly counts: OutcomeCounts = { done: 0, retried: 0, dead: 0, requeued: 0, abandoned: 0, redelivery: 0 };
+  private readonly counts: OutcomeCounts = { done: 0, retried: 0, dead: 0, malformed: 0, requeued: 0, abandoned: 0, redelivery: 0 };
+  private readonly metrics: WorkerMetrics;
 
   constructor(
     readonly settings: WorkerSettings,
     readonly routes: WorkerRoutes,
   ) {
     this.log = settings.logger.child({ component: 'worker', queue: routes.queue });
+    this.metrics = new WorkerMetrics(settings.metrics, routes.queue, () => this.inFlight.size);
+  }
+
+  /** The Prometheus registry this worker records into (serve it with serveMetrics). */
+  get registry(): Registry {
+    return this.settings.metrics;
   }
 
   /** Connects (waiting for the broker as long as it takes), checks the topology, consumes. */
@@ -74,7 +82,7 @@ export class Worker {
     this.started = true;
     const s = this.settings;
     this.log.info({ brokers: s.urls.map(redactUrl), concurrency: s.concurrency, timeoutMs: s.timeoutMs }, 'worker starting');
-    const manager = connectBroker({ urls: s.urls, logger: s.logger, connectionName: s.connectionName ?? defaultConnectionName() });
+    const manager = connectBroker({ urls: s.urls, logger: s.logger, connectionName: s.connectionName ?? defaultConnectionName(), metrics: s.metrics });
     this.manager = manager;
     try {
       // connect() resolves on the first connection however long the broker takes (core logs
@@ -87,7 +95,7 @@ export class Worker {
       const connection = manager.connection;
       if (!connection) throw new Error('lost the broker connection during startup; try again');
       await this.unlessStopped(checkTopology(connection, topologyNeeds(this.routes)));
-      this.publisher = new Publisher(manager, s.logger, s.publishTimeoutMs);
+      this.publisher = new Publisher(manager, s.logger, s.publishTimeoutMs, this.metrics.publish);
       this.consumer = new Consumer(manager, { queue: this.routes.queue, prefetch: s.concurrency, logger: s.logger, onDelivery: (d) => this.onDelivery(d) });
       await this.unlessStopped(this.consumer.waitUntilConsuming());
       this.log.info({ concurrency: s.concurrency }, 'worker started');
@@ -119,10 +127,12 @@ export class Worker {
   private onDelivery(delivery: Delivery): void {
     this.deliveryContext ??= this.createDeliveryContext();
     const ctx = this.deliveryContext;
+    this.metrics.delivered(delivery.message.fields.redelivered);
     // One chain per message: count the outcome and leave the in-flight set in the same callbacks.
     const settled = processDelivery(delivery, ctx, this.abandon.signal).then(
       (outcome) => {
         this.counts[outcome] += 1;
+        this.metrics.settled(outcome);
         this.inFlight.delete(delivery);
       },
       (err: unknown) => {
@@ -193,6 +203,7 @@ export class Worker {
       handler: this.settings.handler,
       timeoutMs: this.settings.timeoutMs,
       logger: this.log,
+      metrics: this.metrics,
       publish: (envelope) => {
         if (!this.publisher) return Promise.reject(new Error('publisher not ready'));
         return this.publisher.publish(envelope);

@@ -1,5 +1,5 @@
 import type { ConfirmChannel, Message } from 'amqplib';
-import { type Logger, PublishNotConfirmedError, type RequestMessage } from '../../core/index.ts';
+import { HEADERS, type Logger, type PublishMetrics, PublishNotConfirmedError, type RequestMessage } from '../../core/index.ts';
 
 const DEFAULT_MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 
@@ -12,6 +12,8 @@ export interface RequestPublisher {
 export interface ConfirmChannelSource {
   readonly current: ConfirmChannel | undefined;
   readonly blocked: boolean;
+  /** Told when the broker blocks the connection; optional (fakes in unit tests leave it out). */
+  addBlockedListener?(listener: () => void): void;
 }
 
 export interface ConfirmPublisherOptions {
@@ -23,6 +25,7 @@ export interface ConfirmPublisherOptions {
   /** The same bound in body bytes (default 64 MiB): a thousand 1 MB bodies are too much memory. */
   maxInFlightBytes?: number;
   logger: Logger;
+  metrics?: PublishMetrics;
 }
 
 /**
@@ -41,10 +44,25 @@ export class ConfirmPublisher implements RequestPublisher {
   private readonly log: Logger;
   /** Message ids the broker returned as unroutable, per channel (a return precedes its ack). */
   private readonly returned = new WeakMap<ConfirmChannel, Set<string>>();
+  /** Publishes awaiting their confirm, by the function that settles each. */
+  private readonly pending = new Set<(err: PublishNotConfirmedError) => void>();
 
   constructor(options: ConfirmPublisherOptions) {
     this.opts = options;
     this.log = options.logger.child({ component: 'publisher' });
+    options.channels.addBlockedListener?.(() => this.failPending());
+  }
+
+  /**
+   * RabbitMQ blocks a connection under a resource alarm only once it publishes, and holds that
+   * publish, unconfirmed, until the alarm clears: without this, the first requests after an alarm
+   * would wait for the publish timeout. They fail now (503 BROKER_BLOCKED); like a timed-out
+   * publish, such a message may still reach the queue once the alarm clears.
+   */
+  private failPending(): void {
+    if (this.pending.size === 0) return;
+    const err = new PublishNotConfirmedError('blocked', 'the broker blocked the connection before confirming the publish');
+    for (const fail of [...this.pending]) fail(err);
   }
 
   /** Publishes sent and not yet confirmed, nacked or failed by a channel close. */
@@ -65,6 +83,8 @@ export class ConfirmPublisher implements RequestPublisher {
     }
     const returned = this.returnedSet(ch);
     const { requestId } = message;
+    const metrics = this.opts.metrics;
+    const startedAt = metrics?.published() ?? 0;
 
     return new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -72,10 +92,14 @@ export class ConfirmPublisher implements RequestPublisher {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        this.pending.delete(settle);
+        // A publish failed by a block is given up on like a timed-out one (no 'blocked' outcome).
+        metrics?.settled(err ? (err.reason === 'blocked' ? 'timeout' : (err.reason as 'nack' | 'timeout' | 'closed' | 'unroutable')) : 'ack', startedAt);
         if (err) reject(err);
         else resolve();
       };
       const timer = setTimeout(() => settle(new PublishNotConfirmedError('timeout', `no confirm within ${timeoutMs} ms`)), timeoutMs);
+      this.pending.add(settle);
       this.inFlight += 1;
       this.inFlightBytes += size;
       const onConfirm = (err: unknown) => {
@@ -116,7 +140,7 @@ export class ConfirmPublisher implements RequestPublisher {
             contentType: 'application/json',
             timestamp: Math.floor(Date.now() / 1000),
             appId: 'warren-api',
-            ...(options?.headers ? { headers: options.headers } : {}),
+            headers: { ...options?.headers, [HEADERS.acceptedAt]: Date.now() },
           },
           onConfirm,
         );

@@ -1,11 +1,12 @@
 import express, { type Express, type NextFunction, type Request, type Response, type Router } from 'express';
-import type { Logger } from '../../core/index.ts';
+import { type Logger, writeMetrics } from '../../core/index.ts';
 import type { RequestPublisher } from '../broker/publisher.ts';
 import { answerFor } from '../errors.ts';
+import type { ApiMetrics } from '../metrics.ts';
 import type { ReadinessProbe, ReadinessReport } from '../readiness.ts';
 import type { ResultStore } from '../store/result-store.ts';
 import { RequestAcceptor } from './request-acceptor.ts';
-import { API_PREFIX, createRequestRoutes } from './request-routes.ts';
+import { ACCEPT_PATH, API_PREFIX, createRequestRoutes } from './request-routes.ts';
 
 export interface AppDeps {
   publisher: RequestPublisher;
@@ -16,6 +17,8 @@ export interface AppDeps {
   readiness?: ReadinessProbe;
   /** More routers (e.g. the dead-letter admin routes), mounted before the JSON 404 and error handlers. */
   routes?: ReadonlyArray<{ path: string; router: Router }>;
+  /** Counts accepted and refused requests and serves GET /metrics. */
+  metrics?: ApiMetrics;
 }
 
 /** The HTTP surface, from its collaborators; no I/O of its own, so tests mount it on port 0. */
@@ -34,7 +37,13 @@ export function createApp(deps: AppDeps): Express {
     const report = await readiness.report();
     res.status(report.ready ? 200 : 503).json({ status: report.ready ? 'ready' : 'not ready', checks: report.checks });
   });
-  app.use(API_PREFIX, createRequestRoutes({ acceptor, store: deps.store, bodyLimitBytes: deps.config.bodyLimitBytes }));
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      await writeMetrics(metrics.registry, res);
+    });
+  }
+  app.use(API_PREFIX, createRequestRoutes({ acceptor, store: deps.store, bodyLimitBytes: deps.config.bodyLimitBytes, accepted: metrics?.accepted }));
   for (const { path, router } of deps.routes ?? []) app.use(path, router);
 
   app.use((req: Request, res: Response) => {
@@ -48,6 +57,7 @@ export function createApp(deps: AppDeps): Express {
       return;
     }
     const answer = answerFor(err);
+    if (metrics && req.method === 'POST' && req.originalUrl.split('?')[0] === ACCEPT_PATH) metrics.rejectedWith(answer.code);
     if (answer.status >= 500) {
       const fields = { method: req.method, path: req.route?.path ?? req.path, status: answer.status, code: answer.code };
       if (answer.status === 500) log.error({ ...fields, err }, 'request failed');

@@ -4,6 +4,8 @@ import type { ResultStore } from '../store/result-store.ts';
 import type { RequestAcceptor } from './request-acceptor.ts';
 
 export const API_PREFIX = '/api/v1';
+/** Where work is posted. */
+export const ACCEPT_PATH = `${API_PREFIX}/processData`;
 
 /** Idempotency keys: visible ASCII, like the IETF draft's examples (UUIDs, ULIDs, hashes). */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -15,7 +17,13 @@ export function statusUrlOf(requestId: string): string {
 }
 
 /** POST /processData (accept work) and GET /requests/:id (its status). */
-export function createRequestRoutes(deps: { acceptor: RequestAcceptor; store: ResultStore; bodyLimitBytes: number }): Router {
+export function createRequestRoutes(deps: {
+  acceptor: RequestAcceptor;
+  store: ResultStore;
+  bodyLimitBytes: number;
+  /** Counts each 202. */
+  accepted?: { inc(): void } | undefined;
+}): Router {
   const router = Router();
 
   router.post('/processData', requireJson, express.json({ limit: deps.bodyLimitBytes, strict: true }), async (req: Request, res: Response) => {
@@ -25,6 +33,7 @@ export function createRequestRoutes(deps: { acceptor: RequestAcceptor; store: Re
     }
     const { requestId, replayed } = await deps.acceptor.accept(body.data, { idempotencyKey: idempotencyKeyOf(req), headers: traceHeadersOf(req) });
     const statusUrl = statusUrlOf(requestId);
+    deps.accepted?.inc();
     res.status(202).location(statusUrl);
     if (replayed) res.set('Idempotent-Replayed', 'true');
     res.json({ requestId, status: 'queued', statusUrl });

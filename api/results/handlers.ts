@@ -1,5 +1,6 @@
 import type { ConsumeMessage } from 'amqplib';
-import { decodeResult, errorCode, isPermanent, type Logger, requestIdOf } from '../../core/index.ts';
+import { decodeResult, errorCode, HEADERS, isPermanent, type Logger, numberHeader, requestIdOf } from '../../core/index.ts';
+import type { ApiMetrics } from '../metrics.ts';
 import type { ResultStore } from '../store/result-store.ts';
 import { decodeDeadEvent } from './dead-event.ts';
 
@@ -7,7 +8,7 @@ import { decodeDeadEvent } from './dead-event.ts';
  * The two consumers' handlers: turn a message into a store upsert. They resolve once the store
  * committed (the consumer then acks) and throw only when retrying can help.
  */
-export function createResultHandler(store: ResultStore, logger: Logger): (msg: ConsumeMessage) => Promise<void> {
+export function createResultHandler(store: ResultStore, logger: Logger, metrics?: ApiMetrics): (msg: ConsumeMessage) => Promise<void> {
   const log = logger.child({ component: 'results' });
   return async (msg) => {
     const decoded = decodeResult(msg.content);
@@ -25,6 +26,7 @@ export function createResultHandler(store: ResultStore, logger: Logger): (msg: C
     const attempts = Number.isFinite(decoded.attempts) && decoded.attempts > 0 ? Math.trunc(decoded.attempts) : undefined;
     try {
       const stored = await store.recordResult({ requestId, result: decoded.result, attempts });
+      if (stored) metrics?.outcomeStored('done', acceptedAtOf(msg));
       log.debug({ requestId, attempts, duplicate: !stored }, stored ? 'result stored' : 'duplicate result ignored');
     } catch (err) {
       if (!isPermanent(err)) throw err;
@@ -40,6 +42,7 @@ export function createDeadEventHandler(
   store: ResultStore,
   logger: Logger,
   deliveryLimits: Readonly<Record<string, number>> = {},
+  metrics?: ApiMetrics,
 ): (msg: ConsumeMessage) => Promise<void> {
   const log = logger.child({ component: 'dead-events' });
   return async (msg) => {
@@ -49,9 +52,16 @@ export function createDeadEventHandler(
       return;
     }
     const stored = await store.recordDead(requestId, info);
+    if (stored) metrics?.outcomeStored('dead', acceptedAtOf(msg));
     log.info(
       { requestId, reason: info.reason, code: info.code, attempts: info.attempts, stored },
       stored ? 'request dead' : 'dead event for a done request ignored',
     );
   };
+}
+
+/** The accepted-at header the API set on the request (carried by results and dead letters). */
+function acceptedAtOf(msg: ConsumeMessage): number | undefined {
+  const ms = numberHeader(msg.properties.headers, HEADERS.acceptedAt);
+  return ms > 0 ? ms : undefined;
 }

@@ -17,7 +17,7 @@ const running = new Set<ChildProcess>();
 export function startWarren(args: string[], env: Record<string, string | undefined>): WarrenProcess {
   const proc = spawn(process.execPath, [join(ROOT, 'bin/warren.js'), ...args], {
     cwd: ROOT,
-    env: { ...process.env, LOG_PRETTY: '0', ...env },
+    env: { ...process.env, LOG_PRETTY: '0', WORKER_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(proc);
@@ -55,7 +55,7 @@ export async function runWarren(
 ): Promise<{ code: number | null; stdout: string; stderr: string; output: string; timedOut: boolean }> {
   const proc = spawn(process.execPath, [join(ROOT, 'bin/warren.js'), ...args], {
     cwd: ROOT,
-    env: { ...process.env, LOG_PRETTY: '0', ...env },
+    env: { ...process.env, LOG_PRETTY: '0', WORKER_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -192,7 +192,7 @@ test('a retry copy that no queue would take is not acked away: the message ends 
 test('nothing is left in the main queue or unacked', async () => {
   const summary = await within(5000, 'worker stop', worker.stop(2000));
   assert.is(summary.requeued, 0);
-  assert.ok(summary.counts.done >= 3 && summary.counts.dead >= 4, JSON.stringify(summary.counts));
+  assert.ok(summary.counts.done >= 3 && summary.counts.dead >= 2 && summary.counts.malformed === 2, JSON.stringify(summary.counts));
   const q = await ch.checkQueue(DEFAULT_REQUESTS_QUEUE);
   assert.is(q.messageCount, 0, 'ready messages after stop (unacked ones would be back in ready)');
   for (const t of tiers) assert.is((await ch.checkQueue(t.queue)).messageCount, 0, t.queue);

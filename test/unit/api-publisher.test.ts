@@ -3,7 +3,7 @@ import type { ConfirmChannel } from 'amqplib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type ConfirmChannelSource, ConfirmPublisher } from '../../api/index.ts';
-import { createLogger, PublishNotConfirmedError } from '../../core/index.ts';
+import { createLogger, HEADERS, PublishNotConfirmedError } from '../../core/index.ts';
 import { within } from '../helpers/broker.ts';
 
 /** A confirm channel the test drives: it records publishes and confirms, nacks or closes on demand. */
@@ -52,6 +52,7 @@ async function reasonOf(p: Promise<void>): Promise<string> {
 
 test('resolves on confirm; the message follows the wire contract', async () => {
   const { ch, publisher } = setup();
+  const before = Date.now();
   const p = publisher.publish({ requestId: 'r1', data: { a: 1 } }, { headers: { traceparent: 't' } });
   assert.is(publisher.unconfirmed, 1);
   ch.ack();
@@ -66,7 +67,9 @@ test('resolves on confirm; the message follows the wire contract', async () => {
   assert.is(sent?.options.correlationId, 'r1');
   assert.is(sent?.options.contentType, 'application/json');
   assert.is(sent?.options.mandatory, true);
-  assert.equal(sent?.options.headers, { traceparent: 't' });
+  const { [HEADERS.acceptedAt]: acceptedAt, ...rest } = (sent?.options.headers ?? {}) as Record<string, unknown>;
+  assert.equal(rest, { traceparent: 't' });
+  assert.ok(typeof acceptedAt === 'number' && acceptedAt >= before && acceptedAt <= Date.now(), `accepted-at ${acceptedAt}`);
 });
 
 test('a nack rejects with reason nack', async () => {

@@ -13,7 +13,7 @@ test('a result carries requestId as messageId and correlationId, persistent, tra
       result: 'x-processed',
       attempts: 3,
       processedAt: new Date('2030-01-01T00:00:00Z'),
-      requestHeaders: { traceparent: 'tp', 'x-warren-attempt': 2 },
+      requestHeaders: { traceparent: 'tp', 'x-warren-attempt': 2, 'x-warren-accepted-at': 1893456000000 },
     },
   );
   assert.is(e.exchange, 'processing');
@@ -22,7 +22,7 @@ test('a result carries requestId as messageId and correlationId, persistent, tra
   assert.is(e.options.correlationId, 'r-1');
   assert.is(e.options.persistent, true);
   assert.is(e.options.contentType, 'application/json');
-  assert.equal(e.options.headers, { traceparent: 'tp' });
+  assert.equal(e.options.headers, { traceparent: 'tp', 'x-warren-accepted-at': 1893456000000 }, 'trace context and accepted-at carried; attempt not');
   assert.equal(decodeResult(e.content), { requestId: 'r-1', result: 'x-processed', attempts: 3, processedAt: '2030-01-01T00:00:00.000Z' });
 });
 

@@ -1,0 +1,78 @@
+import { type Counter, counterIn, gaugeIn, type Histogram, histogramIn, PublishMetrics, type Registry } from '../core/index.ts';
+import type { Outcome } from './process-delivery.ts';
+
+/** The outcome label of `warren_messages_processed_total`, per processDelivery outcome. */
+const OUTCOME_LABELS: Record<Outcome, string> = {
+  done: 'ok',
+  retried: 'retried',
+  dead: 'dead-lettered',
+  malformed: 'malformed',
+  requeued: 'requeued',
+  abandoned: 'abandoned',
+  redelivery: 'redelivery',
+};
+
+/**
+ * A worker's metrics, labelled with the queue it consumes:
+ * - `warren_messages_processed_total{queue,outcome}`: ok, retried, dead-lettered, malformed, and
+ *   the rarer requeued (a replacement not confirmed), abandoned (shutdown) and redelivery (the
+ *   delivering channel was gone before the ack);
+ * - `warren_redeliveries_total{queue}`: deliveries the broker flagged as redelivered;
+ * - `warren_processing_seconds{queue,outcome}`: handler time, outcome ok or failed;
+ * - `warren_messages_in_flight{queue}`: messages being handled (at most the prefetch);
+ * - the publish metrics of core (results, retry copies and dead letters are publishes).
+ */
+export class WorkerMetrics {
+  readonly publish: PublishMetrics;
+  private readonly outcomes: Record<Outcome, Counter.Internal>;
+  private readonly redeliveries: Counter.Internal;
+  private readonly handlerTime: Histogram<'queue' | 'outcome'>;
+  private readonly okLabels: { queue: string; outcome: string };
+  private readonly failedLabels: { queue: string; outcome: string };
+
+  constructor(registry: Registry, queue: string, inFlight: () => number) {
+    this.publish = new PublishMetrics(registry);
+    const processed = counterIn(registry, 'warren_messages_processed_total', 'Messages settled, by outcome.', ['queue', 'outcome']);
+    this.outcomes = Object.fromEntries(Object.entries(OUTCOME_LABELS).map(([k, label]) => [k, processed.labels(queue, label)])) as Record<
+      Outcome,
+      Counter.Internal
+    >;
+    this.redeliveries = counterIn(registry, 'warren_redeliveries_total', 'Deliveries flagged redelivered by the broker.', ['queue']).labels(queue);
+    // Every series from the start: a rate() over a series that appears late misses its first count.
+    for (const c of [...Object.values(this.outcomes), this.redeliveries]) c.inc(0);
+    this.handlerTime = histogramIn(registry, 'warren_processing_seconds', 'Handler run time, by outcome (ok or failed).', ['queue', 'outcome']);
+    this.okLabels = { queue, outcome: 'ok' };
+    this.failedLabels = { queue, outcome: 'failed' };
+    inFlightSources(registry).set(queue, inFlight);
+  }
+
+  settled(outcome: Outcome): void {
+    this.outcomes[outcome].inc();
+  }
+
+  delivered(redelivered: boolean): void {
+    if (redelivered) this.redeliveries.inc();
+  }
+
+  handled(ok: boolean, seconds: number): void {
+    this.handlerTime.observe(ok ? this.okLabels : this.failedLabels, seconds);
+  }
+}
+
+/** Per registry, the in-flight count of each worker recording into it (one per queue). */
+const sources = new WeakMap<Registry, Map<string, () => number>>();
+
+function inFlightSources(registry: Registry): Map<string, () => number> {
+  let map = sources.get(registry);
+  if (!map) {
+    const m = new Map<string, () => number>();
+    map = m;
+    sources.set(registry, m);
+    gaugeIn(registry, 'warren_messages_in_flight', 'Messages being handled now (bounded by the prefetch).', ['queue'], {
+      collect() {
+        for (const [queue, count] of m) this.set({ queue }, count());
+      },
+    });
+  }
+  return map;
+}
