@@ -34,8 +34,10 @@ export class ChannelSlot<C extends Channel> {
     this.channel = undefined;
     this.blockedFlag = false;
   };
+  private readonly blockedListeners = new Set<() => void>();
   private readonly onBlocked = () => {
     this.blockedFlag = true;
+    for (const listener of this.blockedListeners) listener();
   };
   private readonly onUnblocked = () => {
     this.blockedFlag = false;
@@ -54,6 +56,11 @@ export class ChannelSlot<C extends Channel> {
   /** True while the broker blocks the connection (resource alarm): publishes would stall. */
   get blocked(): boolean {
     return this.blockedFlag;
+  }
+
+  /** Calls `listener` each time the broker blocks the connection (the publisher fails what awaits a confirm). */
+  addBlockedListener(listener: () => void): void {
+    this.blockedListeners.add(listener);
   }
 
   start(): void {

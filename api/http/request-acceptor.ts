@@ -89,9 +89,10 @@ export class RequestAcceptor {
     try {
       await this.opts.publisher.publish({ requestId, data }, headers ? { headers } : undefined);
     } catch (err) {
-      // After a timeout the message may still reach the queue: keep the requestId for the
-      // client's retry. After any other failure it surely did not: free the key.
-      const keep = err instanceof PublishNotConfirmedError && err.reason === 'timeout';
+      // After a timeout, or a block that caught the publish unconfirmed, the message may still
+      // reach the queue: keep the requestId for the client's retry. After any other failure it
+      // surely did not: free the key.
+      const keep = err instanceof PublishNotConfirmedError && (err.reason === 'timeout' || err.reason === 'blocked');
       await this.opts.store
         .releaseIdempotencyKey(key, requestId, keep)
         .catch((releaseErr: unknown) => this.log.warn({ err: releaseErr, requestId }, 'idempotency key release failed; it frees itself when stale'));
