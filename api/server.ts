@@ -132,8 +132,10 @@ export class ApiServer {
 
     const consume = (queue: string, handle: (msg: ConsumeMessage) => Promise<void>) =>
       new QueueConsumer({ connection: consumeConn, queue, prefetch: config.resultsPrefetch, handle, logger });
-    this.consumers = [consume(resultsQueue, createResultHandler(store, logger, metrics))];
-    if (eventsQueue) this.consumers.push(consume(eventsQueue, createDeadEventHandler(store, logger, deliveryLimitsOf(compiled), metrics)));
+    this.consumers = [consume(resultsQueue, createResultHandler(store, logger.child({ queue: resultsQueue }), metrics))];
+    if (eventsQueue) {
+      this.consumers.push(consume(eventsQueue, createDeadEventHandler(store, logger.child({ queue: eventsQueue }), deliveryLimitsOf(compiled), metrics)));
+    }
     for (const c of this.consumers) c.start();
 
     const readiness = new Readiness({
@@ -146,7 +148,7 @@ export class ApiServer {
     this.readiness = readiness;
     readiness.start();
 
-    const app = createApp({ publisher, store, logger, config, readiness, metrics, routes: this.opts.routes?.({ store, logger }) ?? [] });
+    const app = createApp({ publisher, store, logger, config, readiness, metrics, requestsQueue, routes: this.opts.routes?.({ store, logger }) ?? [] });
     const http = createServer(app);
     this.http = http;
     await new Promise<void>((resolve, reject) => {

@@ -6,3 +6,4 @@ export * from './logger.ts';
 export * from './management.ts';
 export * from './message.ts';
 export * from './metrics.ts';
+export * from './tracing.ts';

@@ -69,8 +69,8 @@ export function gaugeIn<L extends string>(
   });
 }
 
-/** How a confirm-mode publish ended. */
-export type PublishOutcome = 'ack' | 'nack' | 'timeout' | 'closed' | 'unroutable';
+/** How a confirm-mode publish ended ('blocked': given up on when the broker blocked the connection). */
+export type PublishOutcome = 'ack' | 'nack' | 'timeout' | 'closed' | 'unroutable' | 'blocked';
 
 /**
  * Publishes and their confirms, for the API's and the workers' publishers alike:
@@ -84,13 +84,16 @@ export class PublishMetrics {
 
   constructor(registry: Registry) {
     this.sent = counterIn(registry, 'warren_publishes_total', 'Messages published in confirm mode (requests, results, retry copies, dead letters).');
-    const confirms = counterIn(registry, 'warren_publish_confirms_total', 'Publishes by how they ended: ack, nack, timeout, closed, unroutable.', ['outcome']);
+    const confirms = counterIn(registry, 'warren_publish_confirms_total', 'Publishes by how they ended: ack, nack, timeout, closed, unroutable, blocked.', [
+      'outcome',
+    ]);
     this.outcomes = {
       ack: confirms.labels('ack'),
       nack: confirms.labels('nack'),
       timeout: confirms.labels('timeout'),
       closed: confirms.labels('closed'),
       unroutable: confirms.labels('unroutable'),
+      blocked: confirms.labels('blocked'),
     };
     // Every series from the start: a rate() over a series that appears late misses its first count.
     for (const c of Object.values(this.outcomes)) c.inc(0);

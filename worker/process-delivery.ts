@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { decodeRequest, errorCode, HEADERS, isPermanent, type Logger, numberHeader, requestIdOf } from '../core/index.ts';
+import { type ConsumerSpan, decodeRequest, errorCode, HEADERS, isPermanent, type Logger, numberHeader, requestIdOf, startConsumerSpan } from '../core/index.ts';
 import type { Delivery } from './consumer.ts';
 import { copyEnvelope, type Envelope, resultEnvelope } from './envelopes.ts';
 import { buildDeadLetterHeaders, buildRetryHeaders, describeFailure, type FailureInfo, type Headers } from './failure-headers.ts';
@@ -37,20 +37,40 @@ interface Replacement {
   outcome: 'done' | 'retried' | 'dead' | 'malformed';
 }
 
-export async function processDelivery(delivery: Delivery, ctx: DeliveryContext, shutdown: AbortSignal): Promise<Outcome> {
+export function processDelivery(delivery: Delivery, ctx: DeliveryContext, shutdown: AbortSignal): Promise<Outcome> {
   const msg = delivery.message;
   const headers: Headers = msg.properties.headers ?? {};
   const priorFailures = numberHeader(headers, HEADERS.attempt);
+  const messageId = typeof msg.properties.messageId === 'string' ? msg.properties.messageId : undefined;
+  const span = startConsumerSpan(ctx.routes.queue, { messageId, headers, redelivered: msg.fields.redelivered, attempt: priorFailures + 1 });
+  if (!span) return settle(delivery, ctx, shutdown, priorFailures, undefined);
+  return span
+    .run(() => settle(delivery, ctx, shutdown, priorFailures, span))
+    .then((outcome) => {
+      span.setAttribute('warren.outcome', outcome);
+      span.end();
+      return outcome;
+    });
+}
+
+async function settle(
+  delivery: Delivery,
+  ctx: DeliveryContext,
+  shutdown: AbortSignal,
+  priorFailures: number,
+  span: ConsumerSpan | undefined,
+): Promise<Outcome> {
+  const msg = delivery.message;
   const attempt = priorFailures + 1;
   // The child logger is built on first use: at levels that skip the per-message info line it
-  // would be built and thrown away for every message.
+  // would be built and thrown away for every message. Its fields are on every outcome line.
   let child: Logger | undefined;
   const log = lazyLogger(() => {
-    child ??= ctx.logger.child({ requestId: requestIdOf(msg), attempt });
+    child ??= ctx.logger.child(logFields(msg, attempt));
     return child;
   }, ctx.logger);
   try {
-    const replacement = await replace(delivery, ctx, shutdown, log, priorFailures);
+    const replacement = await replace(delivery, ctx, shutdown, log, priorFailures, span);
     if (!replacement || shutdown.aborted) return 'abandoned';
     try {
       if (replacement.envelope) await ctx.publish(replacement.envelope);
@@ -78,7 +98,14 @@ export async function processDelivery(delivery: Delivery, ctx: DeliveryContext, 
   }
 }
 
-async function replace(delivery: Delivery, ctx: DeliveryContext, shutdown: AbortSignal, log: Logger, priorFailures: number): Promise<Replacement | undefined> {
+async function replace(
+  delivery: Delivery,
+  ctx: DeliveryContext,
+  shutdown: AbortSignal,
+  log: Logger,
+  priorFailures: number,
+  span: ConsumerSpan | undefined,
+): Promise<Replacement | undefined> {
   const msg = delivery.message;
   const headers = msg.properties.headers;
   const { routes } = ctx;
@@ -87,6 +114,7 @@ async function replace(delivery: Delivery, ctx: DeliveryContext, shutdown: Abort
   const decoded = decodeRequest(msg.content);
   if (!decoded.ok) {
     log.warn({ reason: decoded.reason }, 'malformed message; dead-lettering');
+    span?.fail(new Error(`malformed message: ${decoded.reason}`));
     const failure: FailureInfo = { code: 'MALFORMED', message: decoded.reason, stack: undefined, at: now() };
     return { ...dead(delivery, routes, 'malformed', attempt, failure, now()), outcome: 'malformed' };
   }
@@ -111,6 +139,7 @@ async function replace(delivery: Delivery, ctx: DeliveryContext, shutdown: Abort
   } catch (err) {
     if (shutdown.aborted) return undefined;
     ctx.metrics?.handled(false, (Date.now() - started) / 1000);
+    span?.fail(err);
     const failure = describeFailure(err, now());
     const decision = decideFailure({ priorFailures, permanent: isPermanent(err), policy: routes.retry });
     if (decision.action === 'dead') {
@@ -153,6 +182,27 @@ function lazyLogger(make: () => Logger, parent: Logger): Logger {
       return typeof v === 'function' ? v.bind(real) : v;
     },
   });
+}
+
+/**
+ * What every line about a message carries: its requestId (the same as in the API's lines),
+ * messageId, attempt, and the trace id of its traceparent (the queue comes from the parent).
+ */
+function logFields(msg: Delivery['message'], attempt: number): Record<string, unknown> {
+  const fields: Record<string, unknown> = { requestId: requestIdOf(msg), attempt };
+  const { messageId } = msg.properties;
+  if (typeof messageId === 'string') fields.messageId = messageId;
+  const traceId = traceIdOf(msg.properties.headers?.[HEADERS.traceparent]);
+  if (traceId) fields.traceId = traceId;
+  return fields;
+}
+
+/** The trace id of a W3C traceparent (version-traceid-spanid-flags). */
+export function traceIdOf(traceparent: unknown): string | undefined {
+  const v = Buffer.isBuffer(traceparent) ? traceparent.toString('utf8') : traceparent;
+  if (typeof v !== 'string') return undefined;
+  const m = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/.exec(v);
+  return m?.[1];
 }
 
 const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };

@@ -1,5 +1,13 @@
 import type { ConfirmChannel, Message } from 'amqplib';
-import { HEADERS, type Logger, type PublishMetrics, PublishNotConfirmedError, type RequestMessage } from '../../core/index.ts';
+import {
+  HEADERS,
+  type Logger,
+  type PublishMetrics,
+  PublishNotConfirmedError,
+  type PublishOutcome,
+  type RequestMessage,
+  startProducerSpan,
+} from '../../core/index.ts';
 
 const DEFAULT_MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 
@@ -85,6 +93,7 @@ export class ConfirmPublisher implements RequestPublisher {
     const { requestId } = message;
     const metrics = this.opts.metrics;
     const startedAt = metrics?.published() ?? 0;
+    const span = startProducerSpan(route.exchange, route.routingKey, requestId, options?.headers);
 
     return new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -93,8 +102,8 @@ export class ConfirmPublisher implements RequestPublisher {
         settled = true;
         clearTimeout(timer);
         this.pending.delete(settle);
-        // A publish failed by a block is given up on like a timed-out one (no 'blocked' outcome).
-        metrics?.settled(err ? (err.reason === 'blocked' ? 'timeout' : (err.reason as 'nack' | 'timeout' | 'closed' | 'unroutable')) : 'ack', startedAt);
+        metrics?.settled(err ? (err.reason as PublishOutcome) : 'ack', startedAt);
+        span?.end(err);
         if (err) reject(err);
         else resolve();
       };
@@ -140,7 +149,7 @@ export class ConfirmPublisher implements RequestPublisher {
             contentType: 'application/json',
             timestamp: Math.floor(Date.now() / 1000),
             appId: 'warren-api',
-            headers: { ...options?.headers, [HEADERS.acceptedAt]: Date.now() },
+            headers: { ...(span?.headers ?? options?.headers), [HEADERS.acceptedAt]: Date.now() },
           },
           onConfirm,
         );

@@ -19,6 +19,8 @@ export interface AppDeps {
   routes?: ReadonlyArray<{ path: string; router: Router }>;
   /** Counts accepted and refused requests and serves GET /metrics. */
   metrics?: ApiMetrics;
+  /** The queue requests go to (named on the accepted-request log lines). */
+  requestsQueue?: string;
 }
 
 /** The HTTP surface, from its collaborators; no I/O of its own, so tests mount it on port 0. */
@@ -43,7 +45,17 @@ export function createApp(deps: AppDeps): Express {
       await writeMetrics(metrics.registry, res);
     });
   }
-  app.use(API_PREFIX, createRequestRoutes({ acceptor, store: deps.store, bodyLimitBytes: deps.config.bodyLimitBytes, accepted: metrics?.accepted }));
+  app.use(
+    API_PREFIX,
+    createRequestRoutes({
+      acceptor,
+      store: deps.store,
+      bodyLimitBytes: deps.config.bodyLimitBytes,
+      accepted: metrics?.accepted,
+      logger: deps.logger,
+      requestsQueue: deps.requestsQueue,
+    }),
+  );
   for (const { path, router } of deps.routes ?? []) app.use(path, router);
 
   app.use((req: Request, res: Response) => {

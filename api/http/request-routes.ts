@@ -1,4 +1,5 @@
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import type { Logger } from '../../core/index.ts';
 import { HttpError } from '../errors.ts';
 import type { ResultStore } from '../store/result-store.ts';
 import type { RequestAcceptor } from './request-acceptor.ts';
@@ -23,8 +24,13 @@ export function createRequestRoutes(deps: {
   bodyLimitBytes: number;
   /** Counts each 202. */
   accepted?: { inc(): void } | undefined;
+  /** One line per accepted request, with the fields the worker's lines about it carry too. */
+  logger?: Logger | undefined;
+  /** The queue requests are routed to, for those lines. */
+  requestsQueue?: string | undefined;
 }): Router {
   const router = Router();
+  const log = deps.logger?.child({ component: 'http', queue: deps.requestsQueue });
 
   router.post('/processData', requireJson, express.json({ limit: deps.bodyLimitBytes, strict: true }), async (req: Request, res: Response) => {
     const body: unknown = req.body;
@@ -34,6 +40,7 @@ export function createRequestRoutes(deps: {
     const { requestId, replayed } = await deps.acceptor.accept(body.data, { idempotencyKey: idempotencyKeyOf(req), headers: traceHeadersOf(req) });
     const statusUrl = statusUrlOf(requestId);
     deps.accepted?.inc();
+    log?.info({ requestId, messageId: requestId, replayed }, replayed ? 'request replayed (Idempotency-Key)' : 'request accepted');
     res.status(202).location(statusUrl);
     if (replayed) res.set('Idempotent-Replayed', 'true');
     res.json({ requestId, status: 'queued', statusUrl });

@@ -27,7 +27,10 @@ export function createResultHandler(store: ResultStore, logger: Logger, metrics?
     try {
       const stored = await store.recordResult({ requestId, result: decoded.result, attempts });
       if (stored) metrics?.outcomeStored('done', acceptedAtOf(msg));
-      log.debug({ requestId, attempts, duplicate: !stored }, stored ? 'result stored' : 'duplicate result ignored');
+      log.info(
+        { requestId, messageId: msg.properties.messageId, attempt: attempts, duplicate: !stored },
+        stored ? 'result stored' : 'duplicate result ignored',
+      );
     } catch (err) {
       if (!isPermanent(err)) throw err;
       await store.recordDead(requestId, { reason: 'malformed', code: 'RESULT_NOT_STORABLE', message: 'the store refused the result value' });
