@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { amqpUrlsVar, createLogger, intVar, LocalRabbitNode, logLevelVar, portAnswers, readEnv, redactUrl } from '../core/index.ts';
 import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
+import { DEFAULT_WORKER_METRICS_PORT } from '../worker/index.ts';
 
 const BIN = fileURLToPath(new URL('../bin/warren.js', import.meta.url));
 
@@ -108,6 +109,9 @@ export async function run(_args: string[]): Promise<number> {
         `  curl -s -X POST ${base}/api/v1/processData -H 'content-type: application/json' -d '{"data":"my-data"}'\n` +
         `  curl -s ${base}/api/v1/requests/<requestId>          # queued, then done after DEMO_DELAY_MS (5 s)\n` +
         `  curl -s -X POST ${base}/api/v1/processData -H 'content-type: application/json' -d '{"data":"fail:me"}'   # ends dead after its retries\n` +
+        `  curl -s ${base}/metrics                          # the API's Prometheus metrics\n` +
+        `  curl -s http://localhost:${process.env.WORKER_METRICS_PORT || DEFAULT_WORKER_METRICS_PORT}/metrics             # the workers' (summed over the replicas)\n` +
+        `  npx warren status                                # queues, dead letters, services\n` +
         `  npx warren topology plan\n\nCtrl-C stops everything.\n\n`,
     );
   }

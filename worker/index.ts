@@ -8,7 +8,7 @@
  */
 export { PermanentError, RetryableError, serveMetrics, TimeoutError } from '../core/index.ts';
 export { checkTopology, MissingTopologyError, type TopologyNeeds } from './check-topology.ts';
-export { type DemoConfig, REPLICA_ENV, readDemoConfig, readWorkerConfig, type WorkerConfig } from './config.ts';
+export { DEFAULT_WORKER_METRICS_PORT, type DemoConfig, REPLICA_ENV, readDemoConfig, readWorkerConfig, type WorkerConfig } from './config.ts';
 export { defineWorker, type WorkerOptions, type WorkerSettings } from './define-worker.ts';
 export { createDemoProcessor, DEMO_CRASH_EXIT_CODE, type DemoProcessorOptions } from './demo-processor.ts';
 export { copyProperties, type Envelope, type Route, resultEnvelope } from './envelopes.ts';
