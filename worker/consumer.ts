@@ -22,6 +22,14 @@ export interface DeliverySource {
   readonly generation: number;
   open: boolean;
   consumerTag: string | undefined;
+  /**
+   * Delivery tags received and not yet acked or nacked, in delivery order (a Set iterates in
+   * insertion order, and the broker numbers deliveries upwards): at most the prefetch.
+   */
+  readonly unsettled: Set<number>;
+  /** Acks decided and not yet sent (see Consumer.ack). */
+  acks: ConsumeMessage[];
+  flushScheduled: boolean;
 }
 
 export interface ConsumerOptions {
@@ -50,7 +58,6 @@ export class Consumer {
   private readonly stopping = new AbortController();
   private readonly subscribed: Promise<void>;
   private markSubscribed: () => void = () => undefined;
-  private readonly settled = new WeakSet<ConsumeMessage>();
 
   constructor(
     private readonly manager: AmqpConnectionManager,
@@ -72,7 +79,15 @@ export class Consumer {
 
   private async setup(channel: Channel): Promise<void> {
     this.generation += 1;
-    const source: DeliverySource = { channel, generation: this.generation, open: true, consumerTag: undefined };
+    const source: DeliverySource = {
+      channel,
+      generation: this.generation,
+      open: true,
+      consumerTag: undefined,
+      unsettled: new Set(),
+      acks: [],
+      flushScheduled: false,
+    };
     this.source = source;
     channel.on('error', (err: Error) => this.log.warn({ err, generation: source.generation }, 'consume channel error'));
     channel.on('close', () => {
@@ -118,31 +133,75 @@ export class Consumer {
       this.subscribe(source).catch((err: unknown) => this.log.error({ err }, 'subscribing failed'));
       return;
     }
+    source.unsettled.add(msg.fields.deliveryTag);
     this.options.onDelivery({ message: msg, source });
   }
 
-  /** Acks on the delivering channel; false (and no ack) when that channel is gone. */
+  /**
+   * Acks on the delivering channel; false (and no ack) when that channel is gone.
+   *
+   * Acks are sent together once the current I/O turn is over (setImmediate): those below every
+   * still-unsettled delivery as one `multiple` ack, the others one by one. Each basic.ack costs the
+   * broker a quorum-queue command, so a no-op worker spent the broker's CPU on them (the broker
+   * shares the machine): this is the same set of acks, sooner or later by under a millisecond. An
+   * ack the closing channel swallows before it is sent means a redelivery, as any lost ack does.
+   */
   ack(delivery: Delivery): boolean {
-    return this.settle(delivery, (ch) => ch.ack(delivery.message));
+    const { source, message } = delivery;
+    if (!this.claim(delivery)) return false;
+    source.acks.push(message);
+    if (!source.flushScheduled) {
+      source.flushScheduled = true;
+      setImmediate(() => this.flushAcks(source));
+    }
+    return true;
   }
 
-  /** Nacks on the delivering channel (requeue by default); false when that channel is gone. */
+  /** Nacks on the delivering channel (requeue by default), at once; false when that channel is gone. */
   nack(delivery: Delivery, requeue = true): boolean {
-    return this.settle(delivery, (ch) => ch.nack(delivery.message, false, requeue));
-  }
-
-  private settle(delivery: Delivery, op: (ch: Channel) => void): boolean {
-    const { source } = delivery;
-    // A tag settled twice is as fatal to the channel as an unknown one (406 PRECONDITION_FAILED).
-    if (!source.open || source !== this.source || this.settled.has(delivery.message)) return false;
+    if (!this.claim(delivery)) return false;
     try {
-      op(source.channel);
-      this.settled.add(delivery.message);
+      delivery.source.channel.nack(delivery.message, false, requeue);
       return true;
     } catch (err) {
       // amqplib throws IllegalOperationError when the channel closed in the meantime.
-      this.log.debug({ err }, 'settling on a closed channel skipped');
+      this.log.debug({ err }, 'nack on a closed channel skipped');
       return false;
+    }
+  }
+
+  /** Takes the delivery out of the unsettled set; false if its channel is gone or it was settled. */
+  private claim(delivery: Delivery): boolean {
+    const { source } = delivery;
+    // A tag settled twice is as fatal to the channel as an unknown one (406 PRECONDITION_FAILED).
+    if (!source.open || source !== this.source) return false;
+    return source.unsettled.delete(delivery.message.fields.deliveryTag);
+  }
+
+  private flushAcks(source: DeliverySource): void {
+    source.flushScheduled = false;
+    const acks = source.acks;
+    if (acks.length === 0) return;
+    source.acks = [];
+    if (!source.open) {
+      this.log.debug({ dropped: acks.length, generation: source.generation }, 'channel closed before its acks were sent; the broker redelivers');
+      return;
+    }
+    // Every tag below the lowest unsettled one is settled: one multiple ack covers those in this
+    // batch (the others were sent already), up to the highest of them.
+    const lowest = source.unsettled.values().next();
+    const floor = lowest.done ? Number.POSITIVE_INFINITY : lowest.value;
+    let top: ConsumeMessage | undefined;
+    try {
+      for (const m of acks) {
+        const tag = m.fields.deliveryTag;
+        if (tag < floor) {
+          if (!top || tag > top.fields.deliveryTag) top = m;
+        } else source.channel.ack(m);
+      }
+      if (top) source.channel.ack(top, true);
+    } catch (err) {
+      this.log.debug({ err }, 'acks on a closed channel skipped; the broker redelivers');
     }
   }
 
@@ -170,6 +229,7 @@ export class Consumer {
     // just before channel.close are partly dropped under load (measured), and acked messages
     // would come back as duplicates.
     const source = this.source;
+    if (source) this.flushAcks(source);
     if (source?.open) await source.channel.checkQueue(this.options.queue).catch((err: unknown) => this.log.debug({ err }, 'ack barrier skipped'));
     try {
       await this.wrapper.close();

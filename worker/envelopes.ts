@@ -4,7 +4,8 @@ import type { Headers } from './failure-headers.ts';
 
 /**
  * The messages that replace a consumed one: its result, a retry copy, or a dead letter. Pure;
- * the publisher sends them and the consumer acks only after the broker confirmed them.
+ * the publisher sends them and the consumer acks only after the broker confirmed them. All are
+ * published mandatory: one no queue takes comes back, and is not taken for delivered.
  */
 export interface Envelope {
   exchange: string;
@@ -37,9 +38,11 @@ export function copyProperties(props: MessageProperties, headers: Headers): Opti
   return out;
 }
 
-/** A retry copy or a dead letter: the original body, unchanged, with new headers. */
+/** A retry copy or a dead letter: the original body, unchanged, with new headers; mandatory. */
 export function copyEnvelope(msg: Message, route: Route, headers: Headers): Envelope {
-  return { exchange: route.exchange, routingKey: route.routingKey, content: msg.content, options: copyProperties(msg.properties, headers) };
+  const options = copyProperties(msg.properties, headers);
+  options.mandatory = true;
+  return { exchange: route.exchange, routingKey: route.routingKey, content: msg.content, options };
 }
 
 export interface ResultInput {
@@ -79,6 +82,7 @@ export function resultEnvelope(route: Route, input: ResultInput): Envelope {
     content,
     options: {
       persistent: true,
+      mandatory: true,
       contentType: 'application/json',
       messageId: input.requestId,
       correlationId: input.requestId,

@@ -44,22 +44,8 @@ export async function runHandler<TData>(
 ): Promise<unknown> {
   // The handler's signal is made on first read: most handlers never look at it, and an
   // AbortController per message was ~8% of a no-op worker's CPU on Node 20 (measured).
-  let controller: AbortController | undefined;
-  let abortReason: unknown;
-  const abortWith = (reason: unknown) => {
-    abortReason = reason;
-    controller?.abort(reason);
-  };
-  const ctx: HandlerContext = Object.defineProperty({ ...context } as HandlerContext, 'signal', {
-    enumerable: true,
-    get: () => {
-      if (!controller) {
-        controller = new AbortController();
-        if (abortReason !== undefined) controller.abort(abortReason);
-      }
-      return controller.signal;
-    },
-  });
+  const ctx = new RunContext(context);
+  const abortWith = (reason: unknown) => ctx.abort(reason);
   if (shutdown.aborted) throw shutdown.reason instanceof Error ? shutdown.reason : new HandlerAbandonedError();
   // A handler that returns synchronously is done: no deadline timer or race is needed (a timer
   // could not fire while it ran anyway). Only a promise gets the deadline.
@@ -87,9 +73,43 @@ export async function runHandler<TData>(
   } finally {
     clearTimeout(timer);
     if (onShutdown) shutdown.removeEventListener('abort', onShutdown);
-    if (abortReason !== undefined) {
+    if (ctx.abortReason !== undefined) {
       work.catch((err: unknown) => context.logger.debug({ err }, 'handler settled after it was given up'));
     }
+  }
+}
+
+/** The context a handler gets: plain fields, and a signal made only when read. */
+class RunContext implements HandlerContext {
+  readonly requestId: string;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly redelivered: boolean;
+  readonly headers: Readonly<Record<string, unknown>>;
+  readonly logger: Logger;
+  abortReason: unknown;
+  private controller: AbortController | undefined;
+
+  constructor(c: Omit<HandlerContext, 'signal'>) {
+    this.requestId = c.requestId;
+    this.attempt = c.attempt;
+    this.maxAttempts = c.maxAttempts;
+    this.redelivered = c.redelivered;
+    this.headers = c.headers;
+    this.logger = c.logger;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortReason !== undefined) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    this.abortReason = reason;
+    this.controller?.abort(reason);
   }
 }
 

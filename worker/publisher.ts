@@ -26,6 +26,10 @@ export class Publisher {
    * route here (direct and fanout exchanges), so a return is matched to a publish by its route.
    */
   private readonly returned = new Map<string, number>();
+  /** Publishes awaiting their confirm, in the order they were sent. */
+  private readonly pending = new Map<number, { deadline: number; fail: (err: PublishNotConfirmedError) => void; exchange: string }>();
+  private sequence = 0;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     manager: AmqpConnectionManager,
@@ -63,55 +67,84 @@ export class Publisher {
    * high-water mark, which halved a worker's throughput (measured); without a channel it fails at
    * once, and the delivery it would replace is redelivered.
    */
-  async publish(envelope: Envelope): Promise<void> {
-    const startedAt = this.metrics?.published() ?? 0;
-    try {
-      await this.confirmed(envelope);
-    } catch (err) {
-      this.metrics?.settled(err instanceof PublishNotConfirmedError ? (err.reason as PublishOutcome) : 'closed', startedAt);
-      throw err;
-    }
-    this.metrics?.settled('ack', startedAt);
-  }
-
-  private async confirmed(envelope: Envelope): Promise<void> {
+  publish(envelope: Envelope): Promise<void> {
+    const metrics = this.metrics;
+    const startedAt = metrics ? metrics.published() : 0;
     const ch = this.current as ConfirmChannel | undefined;
-    if (!ch || this.closing) throw new PublishNotConfirmedError('closed', 'no open publish channel (reconnecting)');
-    // Mandatory: a copy that no queue takes (a binding deleted by hand) is confirmed by the broker
-    // all the same, so without the return it would be acked away and lost.
-    const options = { ...envelope.options, mandatory: true };
-    await new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const timer = setTimeout(() => {
-        settled = true;
-        reject(new PublishNotConfirmedError('timeout', `publish to exchange "${envelope.exchange}" not confirmed within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
+    if (!ch || this.closing) return this.failed(new PublishNotConfirmedError('closed', 'no open publish channel (reconnecting)'), startedAt);
+    return new Promise<void>((resolve, reject) => {
+      const id = ++this.sequence;
+      const fail = (err: PublishNotConfirmedError) => {
+        if (!this.pending.delete(id)) return;
+        metrics?.settled(err.reason as PublishOutcome, startedAt);
+        reject(err);
+      };
+      this.pending.set(id, { deadline: performance.now() + this.timeoutMs, fail, exchange: envelope.exchange });
+      this.armDeadlines();
       try {
-        ch.publish(envelope.exchange, envelope.routingKey, envelope.content, options, (err: unknown) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
+        // Mandatory (set by the envelope builders): a copy that no queue takes (a binding deleted
+        // by hand) is confirmed by the broker all the same; without the return it would be acked
+        // away and lost.
+        ch.publish(envelope.exchange, envelope.routingKey, envelope.content, envelope.options, (err: unknown) => {
           // amqplib calls back with an error for a basic.nack and for a channel that closed first.
-          if (err)
-            reject(new PublishNotConfirmedError(this.closing ? 'closed' : 'nack', `publish to exchange "${envelope.exchange}" not confirmed`, { cause: err }));
-          else resolve();
+          if (err) {
+            fail(new PublishNotConfirmedError(this.closing ? 'closed' : 'nack', `publish to exchange "${envelope.exchange}" not confirmed`, { cause: err }));
+            return;
+          }
+          if (this.returned.size > 0 && this.takeReturn(envelope)) {
+            fail(
+              new PublishNotConfirmedError(
+                'unroutable',
+                `no queue is bound to exchange "${envelope.exchange}" for routing key "${envelope.routingKey}" (run npm run topology:apply)`,
+              ),
+            );
+            return;
+          }
+          if (!this.pending.delete(id)) return;
+          metrics?.settled('ack', startedAt);
+          resolve();
         });
       } catch (err) {
-        settled = true;
-        clearTimeout(timer);
-        reject(new PublishNotConfirmedError('closed', 'publish channel closed', { cause: err }));
+        fail(new PublishNotConfirmedError('closed', 'publish channel closed', { cause: err }));
       }
     });
+  }
+
+  private failed(err: PublishNotConfirmedError, startedAt: number): Promise<never> {
+    this.metrics?.settled(err.reason as PublishOutcome, startedAt);
+    return Promise.reject(err);
+  }
+
+  /** True (and one return consumed) when the broker returned a message on this route. */
+  private takeReturn(envelope: Envelope): boolean {
     const route = routeKey(envelope.exchange, envelope.routingKey);
     const returns = this.returned.get(route);
-    if (returns) {
-      if (returns > 1) this.returned.set(route, returns - 1);
-      else this.returned.delete(route);
-      throw new PublishNotConfirmedError(
-        'unroutable',
-        `no queue is bound to exchange "${envelope.exchange}" for routing key "${envelope.routingKey}" (run npm run topology:apply)`,
-      );
-    }
+    if (!returns) return false;
+    if (returns > 1) this.returned.set(route, returns - 1);
+    else this.returned.delete(route);
+    return true;
+  }
+
+  /**
+   * One timer for every publish's deadline rather than one per publish (a timer per message was
+   * a measurable share of a worker's CPU): pending publishes are in start order, so each sweep
+   * stops at the first one not yet due. Deadlines are kept to within a tenth of the timeout.
+   */
+  private armDeadlines(): void {
+    if (this.sweeper) return;
+    const every = Math.max(20, Math.min(1000, Math.floor(this.timeoutMs / 10)));
+    this.sweeper = setInterval(() => {
+      const now = performance.now();
+      for (const [, p] of this.pending) {
+        if (p.deadline > now) break;
+        p.fail(new PublishNotConfirmedError('timeout', `publish to exchange "${p.exchange}" not confirmed within ${this.timeoutMs} ms`));
+      }
+      if (this.pending.size === 0) {
+        clearInterval(this.sweeper);
+        this.sweeper = undefined;
+      }
+    }, every);
+    this.sweeper.unref();
   }
 
   /** Waits until the first channel is open (publishes queue inside the wrapper until then). */

@@ -54,4 +54,47 @@ test('results: false acks after the handler and publishes no result', async () =
   }
 });
 
+test('acks are sent together, yet a slow message holds back none of the others', async () => {
+  // Prefetch 3 with the first message held: were the later acks waiting for it (one multiple
+  // ack), the window would stay full and only two more could ever be delivered.
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((r) => {
+    release = r;
+  });
+  const handled: string[] = [];
+  const worker = defineWorker<string>({
+    handler: async (data) => {
+      if (data === 'slow') await held;
+      handled.push(data);
+    },
+    urls: [vh.url],
+    topology: compiled,
+    logger: pino({ level: 'silent' }),
+    results: false,
+    concurrency: 3,
+  });
+  const conn = await amqplib.connect(vh.url);
+  try {
+    const ch = await conn.createConfirmChannel();
+    const route = routesFor(compiled, DEFAULT_REQUESTS_QUEUE).publish;
+    if (!route) throw new Error('fixture has no publish route');
+    const send = (id: string, data: string) =>
+      ch.publish(route.exchange, route.routingKey, Buffer.from(JSON.stringify({ requestId: id, data })), { persistent: true, messageId: id });
+    send('slow-1', 'slow');
+    for (let i = 0; i < 200; i++) send(`f-${i}`, `fast-${i}`);
+    await ch.waitForConfirms();
+    await within(15_000, 'worker start', worker.start());
+    await waitFor('200 fast jobs past the slow one', () => (handled.length >= 200 ? true : undefined), 20_000);
+    assert.not.ok(handled.includes('slow'), 'the slow one is still held');
+    release();
+    await waitFor('the slow one too', () => (handled.includes('slow') ? true : undefined));
+    await within(15_000, 'worker stop', worker.stop());
+    assert.is((await ch.checkQueue(DEFAULT_REQUESTS_QUEUE)).messageCount, 0, 'every message acked, none back in the queue');
+    assert.is(handled.length, 201, 'no redelivery');
+  } finally {
+    release();
+    await conn.close();
+  }
+});
+
 test.run();

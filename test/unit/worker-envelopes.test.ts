@@ -21,6 +21,7 @@ test('a result carries requestId as messageId and correlationId, persistent, tra
   assert.is(e.options.messageId, 'r-1');
   assert.is(e.options.correlationId, 'r-1');
   assert.is(e.options.persistent, true);
+  assert.is(e.options.mandatory, true, 'an unroutable result comes back instead of passing for delivered');
   assert.is(e.options.contentType, 'application/json');
   assert.equal(e.options.headers, { traceparent: 'tp', 'x-warren-accepted-at': 1893456000000 }, 'trace context and accepted-at carried; attempt not');
   assert.equal(decodeResult(e.content), { requestId: 'r-1', result: 'x-processed', attempts: 3, processedAt: '2030-01-01T00:00:00.000Z' });
