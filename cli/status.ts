@@ -1,19 +1,8 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { amqpUrlsVar, ManagementClient, readEnv, redactUrl } from '../core/index.ts';
+import { amqpUrlsVar, ManagementClient, type ManagementQueue, readEnv, redactUrl } from '../core/index.ts';
 import { loadCompiledTopology } from '../topology/index.ts';
 import { formatTable } from './table.ts';
-
-interface MgmtQueue {
-  name: string;
-  messages?: number;
-  messages_ready?: number;
-  messages_unacknowledged?: number;
-  consumers?: number;
-  type?: string;
-  leader?: string;
-  message_stats?: { publish_details?: { rate: number }; deliver_get_details?: { rate: number }; ack_details?: { rate: number }; redeliver?: number };
-}
 
 interface MgmtConnection {
   name: string;
@@ -36,7 +25,7 @@ export async function run(args: string[]): Promise<number> {
   const compiled = loadCompiledTopology(env.TOPOLOGY);
   const ours = new Map(compiled.queues.map((q) => [q.name, q]));
   const [queues, connections] = await Promise.all([
-    mgmt.get<MgmtQueue[]>(
+    mgmt.get<ManagementQueue[]>(
       `${mgmt.path('queues', mgmt.vhost)}?columns=name,type,messages,messages_ready,messages_unacknowledged,consumers,leader,message_stats`,
     ),
     mgmt.get<MgmtConnection[]>(`/api/vhosts/${encodeURIComponent(mgmt.vhost)}/connections`),

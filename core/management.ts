@@ -1,5 +1,17 @@
 import { credentialsOf, vhostOf } from './broker.ts';
 
+/** A queue as GET /api/queues/<vhost> lists it (the fields Warren reads; all but name may be absent). */
+export interface ManagementQueue {
+  name: string;
+  messages?: number;
+  messages_ready?: number;
+  messages_unacknowledged?: number;
+  consumers?: number;
+  type?: string;
+  leader?: string;
+  message_stats?: { publish_details?: { rate: number }; deliver_get_details?: { rate: number }; ack_details?: { rate: number }; redeliver?: number };
+}
+
 /**
  * A small client for the RabbitMQ management HTTP API. Its base URL is `AMQP_MANAGEMENT_URL`
  * when set, otherwise the AMQP host on port 15672 (or the AMQP port + 10000 for the private

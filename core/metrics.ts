@@ -12,7 +12,7 @@ import {
   Registry,
 } from 'prom-client';
 import type { Logger } from './logger.ts';
-import type { ManagementClient } from './management.ts';
+import type { ManagementClient, ManagementQueue } from './management.ts';
 
 /**
  * Prometheus metrics (prom-client). One registry per process: the API's, a worker's, or a
@@ -117,14 +117,6 @@ export function reconnectCounter(registry: Registry): Counter<'connection'> {
   return counterIn(registry, 'warren_broker_reconnects_total', 'Broker connections re-established after a loss.', ['connection']);
 }
 
-interface MgmtQueue {
-  name: string;
-  messages?: number;
-  messages_ready?: number;
-  messages_unacknowledged?: number;
-  consumers?: number;
-}
-
 /**
  * Queue depth gauges sampled from the management API when Prometheus scrapes:
  * `warren_queue_messages{queue}`, `warren_queue_messages_ready`, `warren_queue_messages_unacked`
@@ -136,13 +128,13 @@ export function registerQueueGauges(registry: Registry, options: { management: M
   const { management, logger } = options;
   const wanted = new Set(options.queues);
   const errors = counterIn(registry, 'warren_queue_sample_errors_total', 'Scrapes whose queue sample from the management API failed.');
-  let cached: { at: number; sample: Promise<MgmtQueue[] | undefined> } | undefined;
+  let cached: { at: number; sample: Promise<ManagementQueue[] | undefined> } | undefined;
   let lastError = '';
-  const sample = (): Promise<MgmtQueue[] | undefined> => {
+  const sample = (): Promise<ManagementQueue[] | undefined> => {
     const now = Date.now();
     if (cached && now - cached.at < 1000) return cached.sample;
     const p = management
-      .get<MgmtQueue[]>(`${management.path('queues', management.vhost)}?columns=name,messages,messages_ready,messages_unacknowledged,consumers`, 2000)
+      .get<ManagementQueue[]>(`${management.path('queues', management.vhost)}?columns=name,messages,messages_ready,messages_unacknowledged,consumers`, 2000)
       .then((qs) => (qs ?? []).filter((q) => wanted.has(q.name)))
       .catch((err: unknown) => {
         errors.inc();
@@ -154,7 +146,7 @@ export function registerQueueGauges(registry: Registry, options: { management: M
     cached = { at: now, sample: p };
     return p;
   };
-  const gauge = (name: string, help: string, pick: (q: MgmtQueue) => number | undefined) =>
+  const gauge = (name: string, help: string, pick: (q: ManagementQueue) => number | undefined) =>
     gaugeIn(registry, name, help, ['queue'], {
       aggregator: 'max',
       async collect() {
