@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_AMQP_URL, LocalRabbitNode, ManagementClient, portAnswers, withVhost } from '../core/index.ts';
 import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
 import { benchConsume, benchPublish, type Pair } from './sections/amqp.ts';
+import { benchOverload, FLAT_MAX_GROWTH_MB, FLAT_MAX_GROWTH_SHARE } from './sections/overload.ts';
 import { benchE2e, benchHttp, benchScaling } from './sections/services.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
@@ -14,9 +15,12 @@ const quick = values.quick;
 const size = {
   messages: quick ? 10_000 : 40_000,
   rounds: quick ? 1 : 3,
-  httpSeconds: quick ? 5 : 15,
-  e2eSeconds: quick ? 4 : 10,
-  scalingPerReplica: quick ? 400 : 1500,
+  httpSeconds: quick ? 3 : 15,
+  overloadSeconds: quick ? 5 : 20,
+  overloadWarmupSeconds: quick ? 1 : 2,
+  overloadMaxWarmupSeconds: quick ? 5 : 10,
+  e2eSeconds: quick ? 3 : 10,
+  scalingPerReplica: quick ? 250 : 1500,
 };
 const began = Date.now();
 
@@ -36,6 +40,20 @@ const url = withVhost(baseUrl, vhost);
 const mgmt = new ManagementClient({ amqpUrl: url, managementUrl: node?.managementUrl ?? process.env.AMQP_MANAGEMENT_URL });
 const compiled = loadCompiledTopology();
 
+const sectionSeconds: Record<string, number> = {};
+
+/** Runs one section, announcing it and then its duration on stderr. */
+async function section<T>(name: string, description: string, run: () => Promise<T>): Promise<T> {
+  console.error(`${name}: ${description}`);
+  const t0 = performance.now();
+  try {
+    return await run();
+  } finally {
+    sectionSeconds[name] = Math.round((performance.now() - t0) / 100) / 10;
+    console.error(`  ${name}: ${sectionSeconds[name]} s`);
+  }
+}
+
 /** The best of `rounds` alternating runs of each side: noise only ever slows a run down. */
 async function best(run: () => Promise<Pair>): Promise<Pair> {
   let out: Pair = { raw: 0, warren: 0 };
@@ -51,18 +69,34 @@ try {
   const overview = await mgmt.get<{ rabbitmq_version?: string }>('/api/overview');
   console.error(`broker RabbitMQ ${overview?.rabbitmq_version ?? '?'}, vhost ${vhost}, ${quick ? 'quick' : 'full'} run`);
 
-  console.error('publish: raw amqplib vs Warren publisher (256 B, persistent, confirms, window 256)');
-  const publish = await best(() => benchPublish(url, size.messages, 256, 256));
-  console.error('consume: raw consume+ack vs worker runtime, no-op handler, no result (quorum, prefetch 100)');
-  const consume = await best(() => benchConsume(url, compiled, size.messages, 100, 256, false));
-  console.error('consume with results: raw consume+publish result+ack vs worker runtime (default mode)');
-  const consumeResults = await best(() => benchConsume(url, compiled, size.messages, 100, 256, true));
-  console.error(`http: autocannon, 50 connections, ${size.httpSeconds} s each`);
-  const http = await benchHttp(url, size.httpSeconds, 50, 3900);
-  console.error(`end to end: one API, two workers, ${size.e2eSeconds} s of load from 50 clients`);
-  const e2e = await benchE2e(url, size.e2eSeconds, 50, 3910);
-  console.error('scaling: 20 ms handler, concurrency 10, 1/2/4 replicas');
-  const scaling = await benchScaling(url, size.scalingPerReplica, [1, 2, 4]);
+  const publish = await section('publish', 'raw amqplib vs Warren publisher (256 B, persistent, confirms, window 256)', () =>
+    best(() => benchPublish(url, size.messages, 256, 256)),
+  );
+  const consume = await section('consume', 'raw consume+ack vs worker runtime, no-op handler, no result (quorum, prefetch 100)', () =>
+    best(() => benchConsume(url, compiled, size.messages, 100, 256, false)),
+  );
+  const consumeResults = await section('consume with results', 'raw consume+publish result+ack vs worker runtime (default mode)', () =>
+    best(() => benchConsume(url, compiled, size.messages, 100, 256, true)),
+  );
+  const http = await section('http', `autocannon, 50 connections, ${size.httpSeconds} s each`, () => benchHttp(url, size.httpSeconds, 50, 3900));
+  const overloadConnections = 200;
+  const overload = await section(
+    'overload',
+    `a fresh API, no worker: 2x the accepted rate above over ${overloadConnections} connections for ${size.overloadSeconds} s, RSS sampled`,
+    () =>
+      benchOverload({
+        url,
+        mgmt,
+        port: 3920,
+        sustainablePerSecond: http.warren.acceptedPerSecond,
+        seconds: size.overloadSeconds,
+        warmupSeconds: size.overloadWarmupSeconds,
+        maxWarmupSeconds: size.overloadMaxWarmupSeconds,
+        connections: overloadConnections,
+      }),
+  );
+  const e2e = await section('end to end', `one API, two workers, ${size.e2eSeconds} s of load from 50 clients`, () => benchE2e(url, size.e2eSeconds, 50, 3910));
+  const scaling = await section('scaling', '20 ms handler, concurrency 10, 1/2/4 replicas', () => benchScaling(url, size.scalingPerReplica, [1, 2, 4]));
 
   const ratio = (p: Pair) => p.warren / p.raw;
   const results = {
@@ -84,10 +118,31 @@ try {
     httpP99Ms: http.warren.p99Ms,
     httpNon2xx: http.warren.non2xx + http.warren.errors,
     e2ePerSecond: e2e.perSecond,
-    detail: { publish, consume, consumeResults, http, e2e, scaling },
+    overloadOfferedPerSecond: overload.offeredPerSecond,
+    overloadAchievedPerSecond: overload.achievedPerSecond,
+    overloadAcceptedPerSecond: overload.acceptedPerSecond,
+    overloadRejectedPerSecond: overload.rejectedPerSecond,
+    overloadOtherFailures: overload.otherFailures,
+    overloadRssStartMb: overload.rss.startMb,
+    overloadRssPeakMb: overload.rss.peakMb,
+    overloadRssEndMb: overload.rss.endMb,
+    overloadRssGrowthMb: overload.rss.growthMb,
+    overloadRssFlat: overload.rss.flat ?? null,
+    sectionSeconds,
+    detail: { publish, consume, consumeResults, http, overload, e2e, scaling },
   };
   const mark = (ok: boolean) => (ok ? 'yes' : '**no**');
   const f = (n: number) => n.toFixed(0);
+  const signed = (n: number) => `${n >= 0 ? '+' : ''}${n.toFixed(1)}`;
+  const shedsCleanly = overload.rejectedPerSecond > 0 && overload.rejectedWithoutRetryAfter === 0 && overload.otherFailures === 0;
+  const codeList = Object.entries(overload.rejectCodes).map(([code, n]) => `${code} ${n}`);
+  const others = Object.entries(overload.statusCounts).filter(([status]) => status !== '202' && status !== '503');
+  const codes = [
+    codeList.length > 0 ? `; 503 codes: ${codeList.join(', ')}` : '',
+    others.length > 0 ? `; other: ${others.map(([st, n]) => `${st} x${n}`).join(', ')}` : '',
+    overload.errors > 0 ? `; errors ${overload.errors} (timeouts ${overload.timeouts})` : '',
+    overload.rejectedWithoutRetryAfter > 0 ? `; ${overload.rejectedWithoutRetryAfter} 503 without Retry-After` : '',
+  ].join('');
   const rows = [
     ['| measure | Warren | baseline | ratio | target | meets |', '|---|---|---|---|---|---|'],
     [
@@ -106,6 +161,12 @@ try {
       `| HTTP p50 / p99 ms | ${http.warren.p50Ms} / ${http.warren.p99Ms} | ${http.bare.p50Ms} / ${http.bare.p99Ms} | | p99 < 50 | ${mark(http.warren.p99Ms < 50)} |`,
     ],
     [`| HTTP non-2xx + errors | ${results.httpNon2xx} | ${http.bare.non2xx + http.bare.errors} | | 0 | ${mark(results.httpNon2xx === 0)} |`],
+    [
+      `| overload: 2x offered, ${overload.connections} conns, ${overload.seconds} s, no worker: answered req/s | ${f(overload.achievedPerSecond)} (202: ${f(overload.acceptedPerSecond)}/s, 503: ${f(overload.rejectedPerSecond)}/s${codes}) | ${f(overload.offeredPerSecond)} offered | ${(overload.achievedPerSecond / overload.offeredPerSecond).toFixed(2)} | 503 + Retry-After only | ${mark(shedsCleanly)} |`,
+    ],
+    [
+      `| overload: API RSS MiB start / peak / last quarter (growth) | ${f(overload.rss.startMb)} / ${f(overload.rss.peakMb)} / ${f(overload.rss.endMb)} (${signed(overload.rss.growthMb)}) | | | flat: growth < ${FLAT_MAX_GROWTH_SHARE * 100}% of start and < ${FLAT_MAX_GROWTH_MB} | ${overload.rss.flat === undefined ? 'n/a: start-up RSS not released in the warm-up' : mark(overload.rss.flat)} |`,
+    ],
     [`| end to end processed/s (1 API, 2 workers) | ${f(e2e.perSecond)} (${e2e.accepted} requests) | | | | |`],
     ...scaling.map((s) => [
       `| scaling: ${s.replicas} replica(s), 20 ms handler | ${f(s.perSecond)}/s | | ${(s.perSecond / (scaling[0]?.perSecond ?? 1)).toFixed(2)} vs 1 | grows | ${mark(s.replicas === 1 || s.perSecond > (scaling[0]?.perSecond ?? 0) * 1.3)} |`,

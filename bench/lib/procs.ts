@@ -8,12 +8,17 @@ export interface Service {
   child: ChildProcess;
   /** Peak resident set (VmHWM) of the process and its children, in MiB. */
   peakRssMb(): number;
+  /** Current resident set (VmRSS) of the process and its children, in MiB. */
+  rssMb(): number;
   stop(): Promise<void>;
 }
 
 /** Starts a node script as a child process with its output kept out of the bench's table. */
 export function startService(args: string[], env: NodeJS.ProcessEnv): Service {
-  const child = spawn(process.execPath, args, { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, LOG_LEVEL: 'warn', WORKER_METRICS_PORT: '0', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   let peak = 0;
   // Children come and go (replicas); sample their high-water marks while they live.
   const sampler = setInterval(() => {
@@ -23,6 +28,7 @@ export function startService(args: string[], env: NodeJS.ProcessEnv): Service {
   return {
     child,
     peakRssMb: () => Math.max(peak, treeHwmKb(child.pid)) / 1024,
+    rssMb: () => treeStatusKb(child.pid, 'VmRSS') / 1024,
     stop: async () => {
       peak = Math.max(peak, treeHwmKb(child.pid));
       clearInterval(sampler);
@@ -35,19 +41,48 @@ export function startService(args: string[], env: NodeJS.ProcessEnv): Service {
 }
 
 function treeHwmKb(pid: number | undefined): number {
+  return treeStatusKb(pid, 'VmHWM');
+}
+
+function treeStatusKb(pid: number | undefined, field: 'VmHWM' | 'VmRSS'): number {
   if (!pid) return 0;
-  let total = hwmKb(pid);
-  for (const c of childrenOf(pid)) total += treeHwmKb(c);
+  let total = statusKb(pid, field);
+  for (const c of childrenOf(pid)) total += treeStatusKb(c, field);
   return total;
 }
 
-function hwmKb(pid: number): number {
+function statusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : 0;
   } catch {
     return 0;
   }
+}
+
+export interface RssSample {
+  /** Milliseconds since the recorder started. */
+  atMs: number;
+  mb: number;
+}
+
+/**
+ * Records a service's resident set every `everyMs` until stopped. The samples carry their own
+ * times: the bench's event loop also drives the load, so the interval is only nominal.
+ */
+export function recordRss(service: Service, everyMs = 100): { stop(): RssSample[] } {
+  const started = performance.now();
+  const samples: RssSample[] = [];
+  const take = () => samples.push({ atMs: performance.now() - started, mb: service.rssMb() });
+  take();
+  const timer = setInterval(take, everyMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      take();
+      return samples;
+    },
+  };
 }
 
 export function childrenOf(pid: number): number[] {
