@@ -38,7 +38,7 @@ export class ApiMetrics {
     this.rejected.labels(code).inc();
   }
 
-  /** An outcome newly stored; `acceptedAtMs` from the message's accepted-at header when present. */
+  /** An outcome newly stored; `acceptedAtMs` the request's acceptedAt when it has one. */
   outcomeStored(status: 'done' | 'dead', acceptedAtMs: number | undefined): void {
     this.stored.labels(status).inc();
     if (acceptedAtMs !== undefined) this.endToEnd.labels(status).observe(Math.max(0, Date.now() - acceptedAtMs) / 1000);

@@ -50,8 +50,10 @@ export interface ResultInput {
   result: unknown;
   attempts: number;
   processedAt: Date;
-  /** The request's headers: only the trace context and the accepted-at time are carried over. */
+  /** The request's headers: only the trace context is carried over. */
   requestHeaders: Headers | undefined;
+  /** The request's acceptedAt (ms), carried into the result for the end-to-end time. */
+  acceptedAt?: number | undefined;
 }
 
 /**
@@ -65,16 +67,21 @@ export function resultEnvelope(route: Route, input: ResultInput): Envelope {
     attempts: input.attempts,
     processedAt: input.processedAt.toISOString(),
   };
+  if (input.acceptedAt !== undefined) body.acceptedAt = input.acceptedAt;
   let content: Buffer;
   try {
     content = Buffer.from(JSON.stringify(body), 'utf8');
   } catch (err) {
     throw new PermanentError('the handler returned a result that cannot be encoded as JSON', { code: 'RESULT_NOT_SERIALIZABLE', cause: err });
   }
-  const headers: Headers = {};
+  // No header table at all when there is nothing to carry: an empty one still costs to encode.
+  let headers: Headers | undefined;
   for (const name of RESULT_CARRIED_HEADERS) {
     const v = input.requestHeaders?.[name];
-    if (v !== undefined) headers[name] = v;
+    if (v !== undefined) {
+      headers ??= {};
+      headers[name] = v;
+    }
   }
   return {
     exchange: route.exchange,
@@ -87,7 +94,7 @@ export function resultEnvelope(route: Route, input: ResultInput): Envelope {
       messageId: input.requestId,
       correlationId: input.requestId,
       timestamp: Math.floor(input.processedAt.getTime() / 1000),
-      headers,
+      ...(headers ? { headers } : {}),
     },
   };
 }

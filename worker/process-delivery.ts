@@ -118,7 +118,7 @@ async function replace(
     const failure: FailureInfo = { code: 'MALFORMED', message: decoded.reason, stack: undefined, at: now() };
     return { ...dead(delivery, routes, 'malformed', attempt, failure, now()), outcome: 'malformed' };
   }
-  const { requestId, data } = decoded.value;
+  const { requestId, data, acceptedAt } = decoded.value;
   log.debug({ redelivered: msg.fields.redelivered, generation: delivery.source.generation }, 'handling message');
   const started = Date.now();
   try {
@@ -130,7 +130,7 @@ async function replace(
       shutdown,
     );
     const envelope = routes.result
-      ? resultEnvelope(routes.result, { requestId, result, attempts: attempt, processedAt: now(), requestHeaders: headers })
+      ? resultEnvelope(routes.result, { requestId, result, attempts: attempt, processedAt: now(), requestHeaders: headers, acceptedAt })
       : undefined;
     const durationMs = Date.now() - started;
     ctx.metrics?.handled(true, durationMs / 1000);

@@ -84,7 +84,7 @@ export class ConfirmPublisher implements RequestPublisher {
     if (!ch) return Promise.reject(new PublishNotConfirmedError('closed', 'no broker connection'));
     if (channels.blocked) return Promise.reject(new PublishNotConfirmedError('blocked', 'the broker blocked the connection'));
     if (this.inFlight >= maxInFlight) return Promise.reject(new PublishNotConfirmedError('window-full', `${maxInFlight} publishes await confirmation`));
-    const content = Buffer.from(JSON.stringify(message));
+    const content = Buffer.from(JSON.stringify({ requestId: message.requestId, data: message.data, acceptedAt: Date.now() }));
     const size = content.length;
     if (this.inFlight > 0 && this.inFlightBytes + size > (this.opts.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES)) {
       return Promise.reject(new PublishNotConfirmedError('window-full', 'too many bytes await confirmation'));
@@ -94,6 +94,7 @@ export class ConfirmPublisher implements RequestPublisher {
     const metrics = this.opts.metrics;
     const startedAt = metrics?.published() ?? 0;
     const span = startProducerSpan(route.exchange, route.routingKey, requestId, options?.headers);
+    const headers = span?.headers ?? options?.headers;
 
     return new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -149,7 +150,7 @@ export class ConfirmPublisher implements RequestPublisher {
             contentType: 'application/json',
             timestamp: Math.floor(Date.now() / 1000),
             appId: 'warren-api',
-            headers: { ...(span?.headers ?? options?.headers), [HEADERS.acceptedAt]: Date.now() },
+            ...(headers ? { headers } : {}),
           },
           onConfirm,
         );

@@ -1,5 +1,5 @@
 import type { ConsumeMessage } from 'amqplib';
-import { decodeResult, errorCode, HEADERS, isPermanent, type Logger, numberHeader, requestIdOf } from '../../core/index.ts';
+import { decodeRequest, decodeResult, errorCode, isPermanent, type Logger, requestIdOf } from '../../core/index.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import type { ResultStore } from '../store/result-store.ts';
 import { decodeDeadEvent } from './dead-event.ts';
@@ -26,7 +26,7 @@ export function createResultHandler(store: ResultStore, logger: Logger, metrics?
     const attempts = Number.isFinite(decoded.attempts) && decoded.attempts > 0 ? Math.trunc(decoded.attempts) : undefined;
     try {
       const stored = await store.recordResult({ requestId, result: decoded.result, attempts });
-      if (stored) metrics?.outcomeStored('done', acceptedAtOf(msg));
+      if (stored) metrics?.outcomeStored('done', decoded.acceptedAt);
       log.info(
         { requestId, messageId: msg.properties.messageId, attempt: attempts, duplicate: !stored },
         stored ? 'result stored' : 'duplicate result ignored',
@@ -55,7 +55,7 @@ export function createDeadEventHandler(
       return;
     }
     const stored = await store.recordDead(requestId, info);
-    if (stored) metrics?.outcomeStored('dead', acceptedAtOf(msg));
+    if (stored && metrics) metrics.outcomeStored('dead', acceptedAtOf(msg.content));
     log.info(
       { requestId, reason: info.reason, code: info.code, attempts: info.attempts, stored },
       stored ? 'request dead' : 'dead event for a done request ignored',
@@ -63,8 +63,8 @@ export function createDeadEventHandler(
   };
 }
 
-/** The accepted-at header the API set on the request (carried by results and dead letters). */
-function acceptedAtOf(msg: ConsumeMessage): number | undefined {
-  const ms = numberHeader(msg.properties.headers, HEADERS.acceptedAt);
-  return ms > 0 ? ms : undefined;
+/** A dead letter's body is the request as the API published it: its acceptedAt, if any. */
+function acceptedAtOf(body: Buffer): number | undefined {
+  const decoded = decodeRequest(body);
+  return decoded.ok ? decoded.value.acceptedAt : undefined;
 }
