@@ -87,7 +87,9 @@ test('202: accepted after the confirm, queued, and on the queue as the wire cont
   const msgs = await drainRequests();
   assert.is(msgs.length, 1);
   const m = msgs[0] as amqplib.GetMessage;
-  assert.equal(JSON.parse(m.content.toString('utf8')), { requestId, data: 'my-data' });
+  const { acceptedAt, ...body } = JSON.parse(m.content.toString('utf8')) as { acceptedAt?: unknown };
+  assert.equal(body, { requestId, data: 'my-data' });
+  assert.ok(typeof acceptedAt === 'number' && Math.abs(Date.now() - acceptedAt) < 60_000, `acceptedAt ${acceptedAt}`);
   assert.is(m.properties.messageId, requestId);
   assert.is(m.properties.correlationId, requestId);
   assert.is(m.properties.contentType, 'application/json');

@@ -59,7 +59,7 @@ test('resolves on confirm; the message follows the wire contract', async () => {
   assert.is(await reasonOf(p), 'confirmed');
   assert.is(publisher.unconfirmed, 0);
   const sent = ch.sent[0];
-  const { acceptedAt, ...body } = sent?.body as { acceptedAt?: unknown };
+  const { acceptedAt, ...body } = (sent?.body ?? {}) as { acceptedAt?: unknown };
   assert.equal(body, { requestId: 'r1', data: { a: 1 } });
   assert.ok(typeof acceptedAt === 'number' && acceptedAt >= before && acceptedAt <= Date.now(), `acceptedAt ${acceptedAt}`);
   assert.is(sent?.exchange, 'processing');
