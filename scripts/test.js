@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Runs each uvu test file in its own process (isolation: a suite that leaks a handle cannot hang
-// the rest), one at a time (they share one broker and two cores), and prints uvu's totals
-// summed up, then the line CI reads: "N passed, N failed".
+// the rest), and prints uvu's totals summed up, then the line CI reads: "N passed, N failed".
+// Files run one at a time (they share one broker and two cores), except those marked
+// `// test-lane: chaos` (the chaos suites: minutes of mostly waiting, on private brokers of their
+// own): those run one at a time in a second lane beside the rest. A file's output is printed when
+// it ends, so the two lanes do not interleave. TEST_LANES=1 runs everything in one lane.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -30,10 +33,24 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const failures = [];
+const laneOf = (file) => /^\/\/ test-lane:\s*(\S+)/m.exec(readFileSync(file, 'utf8').slice(0, 2000))?.[1] ?? 'main';
+const lanes = new Map();
 for (const file of files) {
+  const lane = process.env.TEST_LANES === '1' ? 'main' : laneOf(file);
+  lanes.set(lane, [...(lanes.get(lane) ?? []), file]);
+}
+const buffered = lanes.size > 1;
+await Promise.all(
+  [...lanes.values()].map(async (laneFiles) => {
+    for (const file of laneFiles) await runAndCount(file);
+  }),
+);
+
+async function runAndCount(file) {
   const rel = relative(root, file);
   const started = Date.now();
   const { code, out, timedOut } = await runFile(file);
+  if (buffered) process.stdout.write(out);
   const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? NaN);
   const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? NaN);
   const skip = Number(/Skipped:\s+(\d+)/.exec(out)?.[1] ?? 0);
@@ -42,7 +59,7 @@ for (const file of files) {
     failed += 1;
     failures.push(`${rel}: ${timedOut ? `timed out after ${FILE_TIMEOUT_MS} ms` : `exited ${code} without uvu totals`}`);
     console.log(`✘ ${rel} (${secs}s): no totals`);
-    continue;
+    return;
   }
   passed += ok;
   failed += total - ok;
@@ -68,19 +85,20 @@ function runFile(file) {
     });
     let out = '';
     let timedOut = false;
+    const note = (line) => (buffered ? (out += line) : process.stdout.write(line));
     const onData = (d) => {
       out += d;
-      process.stdout.write(d);
+      if (!buffered) process.stdout.write(d);
     };
     child.stdout.on('data', onData);
-    child.stderr.on('data', (d) => process.stderr.write(d));
+    child.stderr.on('data', (d) => (buffered ? (out += d) : process.stderr.write(d)));
     let graceTimer;
     // A file may ask for more time with a `// test-timeout-ms: N` line near its top.
     const asked = Number(/test-timeout-ms:\s*(\d+)/.exec(readFileSync(file, 'utf8').slice(0, 2000))?.[1] ?? 0);
     const limit = Math.max(FILE_TIMEOUT_MS, asked);
     const timer = setTimeout(() => {
       timedOut = true;
-      console.log(`  (${relative(root, file)} timed out after ${limit} ms; stopped)`);
+      note(`  (${relative(root, file)} timed out after ${limit} ms; stopped)\n`);
       child.kill('SIGKILL');
     }, limit);
     // uvu prints its totals when the suites are done; a file that then keeps running has leaked
@@ -88,7 +106,7 @@ function runFile(file) {
     const watch = setInterval(() => {
       if (/Duration:/.test(out) && !graceTimer) {
         graceTimer = setTimeout(() => {
-          console.log(`  (warning: ${relative(root, file)} did not exit after its tests; stopped)`);
+          note(`  (warning: ${relative(root, file)} did not exit after its tests; stopped)\n`);
           child.kill('SIGKILL');
         }, 10_000);
       }

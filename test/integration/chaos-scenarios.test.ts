@@ -11,6 +11,7 @@ import { runWarren } from '../helpers/warren-process.ts';
  * exit 0, and a report saying nothing was lost or stuck. About 6-7 minutes in all on two cores;
  * the runner gives this file 15 minutes (the marker below).
  */
+// test-lane: chaos (runs beside the other files; see scripts/test.js)
 // test-timeout-ms: 900000
 const reportDir = mkdtempSync(join(tmpdir(), 'warren-chaos-quick-'));
 

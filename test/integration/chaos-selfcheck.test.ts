@@ -1,3 +1,4 @@
+// test-lane: chaos (runs beside the other files; see scripts/test.js)
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
