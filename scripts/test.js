@@ -85,13 +85,19 @@ function runFile(file) {
     });
     let out = '';
     let timedOut = false;
-    const note = (line) => (buffered ? (out += line) : process.stdout.write(line));
+    const note = (line) => {
+      if (buffered) out += line;
+      else process.stdout.write(line);
+    };
     const onData = (d) => {
       out += d;
       if (!buffered) process.stdout.write(d);
     };
     child.stdout.on('data', onData);
-    child.stderr.on('data', (d) => (buffered ? (out += d) : process.stderr.write(d)));
+    child.stderr.on('data', (d) => {
+      if (buffered) out += d;
+      else process.stderr.write(d);
+    });
     let graceTimer;
     // A file may ask for more time with a `// test-timeout-ms: N` line near its top.
     const asked = Number(/test-timeout-ms:\s*(\d+)/.exec(readFileSync(file, 'utf8').slice(0, 2000))?.[1] ?? 0);

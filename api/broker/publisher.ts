@@ -1,13 +1,5 @@
 import type { ConfirmChannel, Message } from 'amqplib';
-import {
-  HEADERS,
-  type Logger,
-  type PublishMetrics,
-  PublishNotConfirmedError,
-  type PublishOutcome,
-  type RequestMessage,
-  startProducerSpan,
-} from '../../core/index.ts';
+import { type Logger, type PublishMetrics, PublishNotConfirmedError, type PublishOutcome, type RequestMessage, startProducerSpan } from '../../core/index.ts';
 
 const DEFAULT_MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 
