@@ -115,3 +115,11 @@ function failSpan(span: Span, error: unknown): void {
   span.recordException(err);
   span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
 }
+
+/** The trace id of a W3C traceparent (version-traceid-spanid-flags). */
+export function traceIdOf(traceparent: unknown): string | undefined {
+  const v = Buffer.isBuffer(traceparent) ? traceparent.toString('utf8') : traceparent;
+  if (typeof v !== 'string') return undefined;
+  const m = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/.exec(v);
+  return m?.[1];
+}

@@ -1,5 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ConsumerSpan, decodeRequest, errorCode, HEADERS, isPermanent, type Logger, numberHeader, requestIdOf, startConsumerSpan } from '../core/index.ts';
+import {
+  type ConsumerSpan,
+  decodeRequest,
+  errorCode,
+  HEADERS,
+  isPermanent,
+  type Logger,
+  numberHeader,
+  requestIdOf,
+  startConsumerSpan,
+  traceIdOf,
+} from '../core/index.ts';
 import type { Delivery } from './consumer.ts';
 import { copyEnvelope, type Envelope, resultEnvelope } from './envelopes.ts';
 import { buildDeadLetterHeaders, buildRetryHeaders, describeFailure, type FailureInfo, type Headers } from './failure-headers.ts';
@@ -195,14 +206,6 @@ function logFields(msg: Delivery['message'], attempt: number): Record<string, un
   const traceId = traceIdOf(msg.properties.headers?.[HEADERS.traceparent]);
   if (traceId) fields.traceId = traceId;
   return fields;
-}
-
-/** The trace id of a W3C traceparent (version-traceid-spanid-flags). */
-export function traceIdOf(traceparent: unknown): string | undefined {
-  const v = Buffer.isBuffer(traceparent) ? traceparent.toString('utf8') : traceparent;
-  if (typeof v !== 'string') return undefined;
-  const m = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/.exec(v);
-  return m?.[1];
 }
 
 const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };

@@ -1,5 +1,5 @@
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
-import type { Logger } from '../../core/index.ts';
+import { type Logger, traceIdOf } from '../../core/index.ts';
 import { HttpError } from '../errors.ts';
 import type { ResultStore } from '../store/result-store.ts';
 import type { RequestAcceptor } from './request-acceptor.ts';
@@ -40,7 +40,10 @@ export function createRequestRoutes(deps: {
     const { requestId, replayed } = await deps.acceptor.accept(body.data, { idempotencyKey: idempotencyKeyOf(req), headers: traceHeadersOf(req) });
     const statusUrl = statusUrlOf(requestId);
     deps.accepted?.inc();
-    log?.info({ requestId, messageId: requestId, replayed }, replayed ? 'request replayed (Idempotency-Key)' : 'request accepted');
+    log?.info(
+      { requestId, messageId: requestId, replayed, traceId: traceIdOf(req.get('traceparent')) },
+      replayed ? 'request replayed (Idempotency-Key)' : 'request accepted',
+    );
     res.status(202).location(statusUrl);
     if (replayed) res.set('Idempotent-Replayed', 'true');
     res.json({ requestId, status: 'queued', statusUrl });

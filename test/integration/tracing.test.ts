@@ -128,6 +128,7 @@ test('the caller trace flows: HTTP traceparent -> producer span -> consumer span
   assert.ok(accepted, 'the API logged the accepted request');
   assert.is(accepted.queue, DEFAULT_REQUESTS_QUEUE);
   assert.is(accepted.messageId, requestId);
+  assert.is(accepted.traceId, traceId);
   const processed = lines.find((l) => l.msg === 'message processed' && l.requestId === requestId);
   assert.ok(processed, 'the worker logged the outcome');
   assert.equal(
