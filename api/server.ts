@@ -14,8 +14,9 @@ import {
   TopologyError,
 } from '../core/index.ts';
 import { type CompiledTopology, DEFAULT_REQUESTS_QUEUE, DEFAULT_RESULTS_QUEUE, loadCompiledTopology, routesFor } from '../topology/index.ts';
+import { AlarmProbe } from './broker/alarm-probe.ts';
 import { ChannelSlot } from './broker/channel-slot.ts';
-import { ConfirmPublisher } from './broker/publisher.ts';
+import { type ConfirmChannelSource, ConfirmPublisher } from './broker/publisher.ts';
 import { QueueConsumer } from './broker/queue-consumer.ts';
 import type { ApiConfig } from './config.ts';
 import { TopologyMissingError } from './errors.ts';
@@ -57,6 +58,7 @@ export class ApiServer {
   private publishSlot: ChannelSlot<ConfirmChannel> | undefined;
   private consumers: QueueConsumer[] = [];
   private readiness: Readiness | undefined;
+  private alarmProbe: AlarmProbe | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(options: ApiServerOptions) {
@@ -101,13 +103,27 @@ export class ApiServer {
     const metrics = new ApiMetrics(registry);
     const publishConn = connectBroker({ urls: config.amqpUrls, logger, connectionName: 'warren-api publisher', metrics: registry });
     const consumeConn = connectBroker({ urls: config.amqpUrls, logger, connectionName: 'warren-api consumers', metrics: registry });
-    this.connections = [publishConn, consumeConn];
+    const probeConn = connectBroker({ urls: config.amqpUrls, logger, connectionName: 'warren-api alarm probe', metrics: registry });
+    this.connections = [publishConn, consumeConn, probeConn];
+    const probe = new AlarmProbe(probeConn, logger);
+    this.alarmProbe = probe;
+    probe.start();
 
     const slot = new ChannelSlot<ConfirmChannel>({ connection: publishConn, name: 'publish', create: (m) => m.createConfirmChannel(), logger });
     this.publishSlot = slot;
     slot.start();
+    // Blocked when the publish connection is, or as soon as the probe finds a resource alarm.
+    const channels: ConfirmChannelSource = {
+      get current() {
+        return slot.current;
+      },
+      get blocked() {
+        return slot.blocked || probe.blocked;
+      },
+      addBlockedListener: (listener) => slot.addBlockedListener(listener),
+    };
     const publisher = new ConfirmPublisher({
-      channels: slot,
+      channels,
       route,
       timeoutMs: config.publishTimeoutMs,
       maxInFlight: config.maxInFlight,
@@ -121,7 +137,7 @@ export class ApiServer {
     });
     gaugeIn(registry, 'warren_broker_blocked', '1 while the broker blocks publishing (a memory or disk alarm), else 0.', [], {
       collect() {
-        this.set(slot.blocked ? 1 : 0);
+        this.set(channels.blocked ? 1 : 0);
       },
     });
     registerQueueGauges(registry, {
@@ -139,7 +155,7 @@ export class ApiServer {
     for (const c of this.consumers) c.start();
 
     const readiness = new Readiness({
-      channels: slot,
+      channels,
       connection: consumeConn,
       store,
       needs: { exchanges: [route.exchange], queues: [requestsQueue, resultsQueue, ...(eventsQueue ? [eventsQueue] : [])] },
@@ -185,6 +201,7 @@ export class ApiServer {
     }
     await Promise.all(this.consumers.map((c) => c.stop()));
     this.readiness?.stop();
+    this.alarmProbe?.stop();
     await this.publishSlot?.close();
     await Promise.all(this.connections.map((c) => c.close().catch((err: unknown) => this.log.warn({ err }, 'broker close failed'))));
     if (this.store && !this.opts.store) await this.store.close().catch((err: unknown) => this.log.warn({ err }, 'store close failed'));

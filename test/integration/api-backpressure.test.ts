@@ -249,22 +249,29 @@ test('memory alarm: 503 + Retry-After at once, /readyz not ready saying why; rea
   await node.ctl(['set_vm_memory_high_watermark', '0.0000001']);
   try {
     await waitFor('memory alarm raised', async () => ((await memAlarm()) ? true : undefined), 15_000, 200);
-    // RabbitMQ blocks a connection only when it publishes under the alarm, and holds that
-    // publish unconfirmed until the alarm clears: this first POST is the one that finds out. It
-    // must be refused at once all the same, not after the publish timeout. It carries an
-    // Idempotency-Key: its message may still reach the queue after the alarm, so a retry with
-    // the key must reuse its requestId (checked in the last test: no work under an unknown id).
-    const keyed = await post({ data: 'bp-keyed', idempotencyKey: 'bp-alarm-key' });
-    assertPromptRefusal(keyed, 'BROKER_BLOCKED', 'first POST under a memory alarm');
-    for (let i = 0; i < 3; i++) assertPromptRefusal(await post(), 'BROKER_BLOCKED', `POST ${i + 2} under the alarm`);
-
-    // The API knows of the block once its publishing connection is blocked (the broker says so
-    // when that connection publishes, which the POSTs above did).
-    const r = await readyz();
-    assert.is(r.status, 503, '/readyz while blocked');
+    // RabbitMQ blocks a connection only once it publishes under the alarm. The API's alarm probe
+    // publishes on a connection of its own every 2 s, so /readyz turns not ready before any
+    // request has run into the alarm.
+    const r = await waitFor(
+      '/readyz not ready before any POST',
+      async () => {
+        const res = await readyz();
+        return res.status === 503 ? res : undefined;
+      },
+      10_000,
+      200,
+    );
     assert.is(r.body.status, 'not ready');
     assert.is(r.body.checks.broker.ok, false);
     assert.match(r.body.checks.broker.detail ?? '', /block/i);
+    // Refused at once, not after the publish timeout. The first carries an Idempotency-Key: a
+    // publish the broker held when it blocked may still reach the queue after the alarm, so a
+    // retry with the key must reuse its requestId (checked in the last test: no work under an
+    // unknown id).
+    const keyed = await post({ data: 'bp-keyed', idempotencyKey: 'bp-alarm-key' });
+    assertPromptRefusal(keyed, 'BROKER_BLOCKED', 'first POST under a memory alarm');
+    for (let i = 0; i < 3; i++) assertPromptRefusal(await post(), 'BROKER_BLOCKED', `POST ${i + 2} under the alarm`);
+    assert.is((await readyz()).status, 503, '/readyz while blocked');
   } finally {
     await node.ctl(['set_vm_memory_high_watermark', '0.4']);
   }
