@@ -1,5 +1,6 @@
 import type { Channel } from 'amqplib';
 import type { AmqpConnectionManager, Logger } from '../../core/index.ts';
+import { ChannelSlot } from './channel-slot.ts';
 
 /** Routed nowhere: the default exchange drops it (no queue has this name, and it is not mandatory). */
 const PROBE_ROUTING_KEY = 'warren.alarm-probe.unrouted';
@@ -10,88 +11,47 @@ const PROBE_ROUTING_KEY = 'warren.alarm-probe.unrouted';
  * that has not published since the alarm went up would still call itself ready. This probe owns a
  * connection of its own and publishes an empty, unroutable, transient message on it every
  * `everyMs` while unblocked; when the broker blocks it, `blocked` turns true until the broker
- * unblocks it. Blocking this connection costs the API nothing: its publishes go on another one.
+ * unblocks it (core's connection logs both). Blocking this connection costs the API nothing: its
+ * publishes go on another one.
  */
 export class AlarmProbe {
-  private blockedFlag = false;
-  private channel: Channel | undefined;
+  private readonly slot: ChannelSlot<Channel>;
   private timer: NodeJS.Timeout | undefined;
-  private readonly log: Logger;
-  private readonly onConnect = () => void this.open();
-  private readonly onDisconnect = () => {
-    this.channel = undefined;
-    this.blockedFlag = false;
-  };
-  private readonly onBlocked = ({ reason }: { reason?: string }) => {
-    if (!this.blockedFlag) this.log.warn({ reason }, 'broker resource alarm: publishes are blocked');
-    this.blockedFlag = true;
-  };
-  private readonly onUnblocked = () => {
-    if (this.blockedFlag) this.log.info('broker resource alarm cleared');
-    this.blockedFlag = false;
-  };
 
   constructor(
-    private readonly connection: AmqpConnectionManager,
+    connection: AmqpConnectionManager,
     logger: Logger,
     private readonly everyMs = 2000,
   ) {
-    this.log = logger.child({ component: 'alarm-probe' });
+    this.slot = new ChannelSlot<Channel>({ connection, name: 'alarm-probe', create: (m) => m.createChannel(), logger });
   }
 
   /** True while the broker blocks the probe's connection (a memory or disk alarm). */
   get blocked(): boolean {
-    return this.blockedFlag;
+    return this.slot.blocked;
   }
 
   start(): void {
-    const c = this.connection;
-    c.on('connect', this.onConnect);
-    c.on('disconnect', this.onDisconnect);
-    c.on('blocked', this.onBlocked);
-    c.on('unblocked', this.onUnblocked);
-    if (c.connection) void this.open();
+    this.slot.start();
     this.timer = setInterval(() => this.probe(), this.everyMs);
     this.timer.unref();
   }
 
+  /** Not awaited: under an alarm the broker reads nothing from this connection, so a channel
+   * close would wait for the alarm to clear; closing the connection ends it. */
   stop(): void {
     clearInterval(this.timer);
-    const c = this.connection;
-    c.removeListener('connect', this.onConnect);
-    c.removeListener('disconnect', this.onDisconnect);
-    c.removeListener('blocked', this.onBlocked);
-    c.removeListener('unblocked', this.onUnblocked);
-    this.channel = undefined;
-  }
-
-  private async open(): Promise<void> {
-    const model = this.connection.connection;
-    if (!model) return;
-    try {
-      const ch = await model.createChannel();
-      ch.on('error', (err: Error) => this.log.debug({ err }, 'probe channel error'));
-      ch.on('close', () => {
-        if (this.channel === ch) this.channel = undefined;
-      });
-      this.channel = ch;
-    } catch (err) {
-      this.log.debug({ err }, 'probe channel not opened; next connect tries again');
-    }
+    void this.slot.close();
   }
 
   private probe(): void {
     // While blocked, nothing more: the broker reads nothing from this connection until it unblocks.
-    if (this.blockedFlag) return;
-    if (!this.channel) {
-      void this.open();
-      return;
-    }
+    const ch = this.slot.current;
+    if (this.slot.blocked || !ch) return;
     try {
-      this.channel.publish('', PROBE_ROUTING_KEY, Buffer.alloc(0), { persistent: false });
-    } catch (err) {
-      this.log.debug({ err }, 'probe publish skipped');
-      this.channel = undefined;
+      ch.publish('', PROBE_ROUTING_KEY, Buffer.alloc(0), { persistent: false });
+    } catch {
+      // The channel closed under us; the slot opens another.
     }
   }
 }
