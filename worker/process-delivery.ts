@@ -127,7 +127,7 @@ async function replace(
     log.warn({ reason: decoded.reason }, 'malformed message; dead-lettering');
     span?.fail(new Error(`malformed message: ${decoded.reason}`));
     const failure: FailureInfo = { code: 'MALFORMED', message: decoded.reason, stack: undefined, at: now() };
-    return { ...dead(delivery, routes, 'malformed', attempt, failure, now()), outcome: 'malformed' };
+    return dead(delivery, routes, 'malformed', attempt, failure, now());
   }
   const { requestId, data, acceptedAt } = decoded.value;
   log.debug({ redelivered: msg.fields.redelivered, generation: delivery.source.generation }, 'handling message');
@@ -175,7 +175,8 @@ function dead(
 ): Replacement {
   const msg = delivery.message;
   const headers = buildDeadLetterHeaders(msg.properties.headers, { reason, attempts, failure, originQueue: routes.queue, deadAt });
-  return { envelope: copyEnvelope(msg, routes.deadLetter, headers), outcome: 'dead' };
+  // A malformed message is dead-lettered like any other, and counted apart.
+  return { envelope: copyEnvelope(msg, routes.deadLetter, headers), outcome: reason === 'malformed' ? 'malformed' : 'dead' };
 }
 
 /**

@@ -8,8 +8,8 @@ const routeKey = (exchange: string, routingKey: string) => `${exchange}\n${routi
 
 /**
  * Publishes with publisher confirms. `publish` resolves only when the broker has confirmed the
- * message (a ChannelWrapper with confirm: true resolves on basic.ack and rejects on basic.nack),
- * which is the moment the consumed message it replaces may be acked.
+ * message (basic.ack; a basic.nack, a return, a closed channel or the deadline reject it), which
+ * is the moment the consumed message it replaces may be acked.
  *
  * Its own channel, apart from the consumer's: a publish fault that closes this channel does not
  * void the delivery tags of the messages in flight.

@@ -36,11 +36,6 @@ export interface StopSummary {
   counts: OutcomeCounts;
 }
 
-interface InFlight {
-  delivery: Delivery;
-  settled: Promise<void>;
-}
-
 /**
  * A worker process's runtime: one connection, a consumer bounded by prefetch, a confirm
  * publisher, and a graceful stop. Create it with defineWorker().
@@ -50,7 +45,8 @@ export class Worker {
   private manager: AmqpConnectionManager | undefined;
   private consumer: Consumer | undefined;
   private publisher: Publisher | undefined;
-  private readonly inFlight = new Map<Delivery, InFlight>();
+  /** Messages being handled, each with the promise that settles when it is done with. */
+  private readonly inFlight = new Map<Delivery, Promise<void>>();
   private readonly stopRequested = new AbortController();
   /**
    * Aborted when a shutdown gives up on the messages still in flight (all at once). Each running
@@ -140,7 +136,7 @@ export class Worker {
         this.log.error({ err }, 'message processing failed unexpectedly');
       },
     );
-    this.inFlight.set(delivery, { delivery, settled });
+    this.inFlight.set(delivery, settled);
   }
 
   private async shutdown(graceMs: number): Promise<StopSummary> {
@@ -151,8 +147,8 @@ export class Worker {
     await this.drain(started + graceMs);
     let requeued = 0;
     if (this.inFlight.size > 0) this.abandon.abort(new HandlerAbandonedError());
-    for (const entry of this.inFlight.values()) {
-      if (this.consumer?.nack(entry.delivery, true)) requeued += 1;
+    for (const delivery of this.inFlight.keys()) {
+      if (this.consumer?.nack(delivery, true)) requeued += 1;
     }
     if (requeued > 0) this.log.warn({ requeued }, 'shutdown deadline passed; requeued unfinished messages');
     await this.closeConnections();
@@ -168,7 +164,7 @@ export class Worker {
         timer = setTimeout(resolve, deadline - Date.now());
       });
       try {
-        await Promise.race([Promise.all([...this.inFlight.values()].map((e) => e.settled)), timeout]);
+        await Promise.race([Promise.all(this.inFlight.values()), timeout]);
       } finally {
         clearTimeout(timer);
       }
