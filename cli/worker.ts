@@ -14,13 +14,12 @@ import {
 } from '../core/index.ts';
 import { type CompiledTopology, loadCompiledTopology } from '../topology/index.ts';
 import {
+  answerMetricsRequests,
   BrokerRefusedError,
   createDemoProcessor,
   defineWorker,
   FATAL_EXIT_CODE,
   handleShutdownSignals,
-  METRICS_REPLY_MESSAGE,
-  METRICS_REQUEST_MESSAGE,
   MissingTopologyError,
   REPLICA_ENV,
   REPLICA_SETTLED_MESSAGE,
@@ -151,14 +150,7 @@ async function runWorker(config: WorkerConfig, compiled: CompiledTopology, concu
  */
 async function exposeMetrics(worker: Worker, config: WorkerConfig, logger: Logger): Promise<Server | undefined> {
   if (config.replica !== undefined) {
-    process.on('message', (m: unknown) => {
-      const msg = m as { type?: unknown; id?: unknown } | null;
-      if (msg?.type !== METRICS_REQUEST_MESSAGE) return;
-      void worker.registry.getMetricsAsJSON().then(
-        (metrics) => process.send?.({ type: METRICS_REPLY_MESSAGE, id: msg.id, metrics }),
-        (err: unknown) => logger.warn({ err }, 'metrics collection failed'),
-      );
-    });
+    answerMetricsRequests(worker.registry, logger);
     return undefined;
   }
   if (config.metricsPort === undefined) return undefined;

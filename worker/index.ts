@@ -29,6 +29,7 @@ export { decideFailure, type FailureDecision, type RetryPolicy, retryPolicyOf, t
 export { type ResultTarget, resolveWorkerRoutes, topologyNeeds, type WorkerRoutes } from './routes.ts';
 export { handleShutdownSignals, type ShutdownSignalOptions } from './shutdown-signals.ts';
 export {
+  answerMetricsRequests,
   FATAL_EXIT_CODE,
   METRICS_REPLY_MESSAGE,
   METRICS_REQUEST_MESSAGE,

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { Logger, MetricsJson } from '../core/index.ts';
+import type { Logger, MetricsJson, Registry } from '../core/index.ts';
 
 /** A replica that exits with this code failed in a way a restart cannot fix (config, topology). */
 export const FATAL_EXIT_CODE = 78; // EX_CONFIG from sysexits.h
@@ -27,6 +27,21 @@ export const REPLICA_SETTLED_MESSAGE = 'warren:replica-settled';
 export const METRICS_REQUEST_MESSAGE = 'warren:metrics-request';
 /** A replica's answer: `{ type, id, metrics }`, metrics being its registry's getMetricsAsJSON(). */
 export const METRICS_REPLY_MESSAGE = 'warren:metrics';
+
+/**
+ * The replica's side of collectMetrics(): answers each request from the supervisor with this
+ * process's registry. Call it once in a supervised replica.
+ */
+export function answerMetricsRequests(registry: Registry, logger: Logger): void {
+  process.on('message', (m: unknown) => {
+    const msg = m as { type?: unknown; id?: unknown } | null;
+    if (msg?.type !== METRICS_REQUEST_MESSAGE) return;
+    void registry.getMetricsAsJSON().then(
+      (metrics) => process.send?.({ type: METRICS_REPLY_MESSAGE, id: msg.id, metrics }),
+      (err: unknown) => logger.warn({ err }, 'metrics collection failed'),
+    );
+  });
+}
 
 interface Replica {
   index: number;
