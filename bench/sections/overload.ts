@@ -101,12 +101,13 @@ export async function benchOverload(opts: OverloadOptions): Promise<OverloadResu
     // a time, until that has happened, so that the baseline is the settled RSS: a release in the
     // middle of the run would hide growth.
     let warmupSeconds = 0;
+    let settled = false;
     for (let chunk = opts.warmupSeconds; ; chunk = 1) {
       await postLoad(target, { connections: 50, seconds: chunk });
       warmupSeconds += chunk;
-      if (api.rssMb() < SETTLED_SHARE_OF_PEAK * api.peakRssMb() || warmupSeconds >= opts.maxWarmupSeconds) break;
+      settled = api.rssMb() < SETTLED_SHARE_OF_PEAK * api.peakRssMb();
+      if (settled || warmupSeconds >= opts.maxWarmupSeconds) break;
     }
-    const settled = api.rssMb() < SETTLED_SHARE_OF_PEAK * api.peakRssMb();
 
     const room = Math.max(100, Math.round((opts.sustainablePerSecond * seconds) / 8));
     const queueMaxLength = (await queueDepth(url)) + room;
