@@ -12,8 +12,7 @@ import { HEADERS } from './message.ts';
 
 const TRACER_NAME = 'warren';
 /** A proxy tracer: it follows whatever provider the application registers, even later. */
-const warrenTracer = trace.getTracer(TRACER_NAME);
-const tracer = () => warrenTracer;
+const tracer = trace.getTracer(TRACER_NAME);
 
 /** Reads AMQP header values, which amqplib may hand over as Buffers. */
 const amqpGetter: TextMapGetter<Record<string, unknown>> = {
@@ -49,7 +48,7 @@ export function startProducerSpan(
 ): ProducerSpan | undefined {
   const active = context.active();
   const parent = trace.getSpan(active) ? active : contextFromHeaders(traceHeaders, active);
-  const span = tracer().startSpan(`publish ${exchange}`, { kind: SpanKind.PRODUCER }, parent);
+  const span = tracer.startSpan(`publish ${exchange}`, { kind: SpanKind.PRODUCER }, parent);
   // Attributes only for a recording span: without an SDK nothing is built per message.
   if (!span.isRecording()) return undefined;
   span.setAttributes({
@@ -84,7 +83,7 @@ export function startConsumerSpan(
   message: { messageId: string | undefined; headers: Record<string, unknown> | undefined; redelivered: boolean; attempt: number },
 ): ConsumerSpan | undefined {
   const parent = contextFromHeaders(message.headers);
-  const span = tracer().startSpan(`process ${queue}`, { kind: SpanKind.CONSUMER }, parent);
+  const span = tracer.startSpan(`process ${queue}`, { kind: SpanKind.CONSUMER }, parent);
   if (!span.isRecording()) return undefined;
   span.setAttributes({
     'messaging.system': 'rabbitmq',
