@@ -82,11 +82,16 @@ export class Worker {
     this.manager = manager;
     try {
       // connect() resolves on the first connection however long the broker takes (core logs
-      // "waiting for the broker"); it rejects only when the broker refuses the credentials.
-      if (!manager.isConnected()) {
-        await this.unlessStopped(manager.connect()).catch((err: unknown) => {
-          throw err instanceof WorkerStoppedError ? err : new BrokerRefusedError(err);
-        });
+      // "waiting for the broker"). It rejects on a failure whose message contains "ACCESS-REFUSED"
+      // or "403", which also matches "connect ECONNREFUSED 127.0.0.1:40312": only a real refusal
+      // of the credentials ends the wait.
+      while (!manager.isConnected()) {
+        try {
+          await this.unlessStopped(manager.connect());
+        } catch (err) {
+          if (err instanceof WorkerStoppedError) throw err;
+          if (/ACCESS[-_]REFUSED/.test((err as Error).message ?? '')) throw new BrokerRefusedError(err);
+        }
       }
       const connection = manager.connection;
       if (!connection) throw new Error('lost the broker connection during startup; try again');

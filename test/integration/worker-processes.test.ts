@@ -190,6 +190,22 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** A port from `from` to `to` that nothing listens on. */
+async function freePortIn(from: number, to: number): Promise<number> {
+  for (let port = from; port <= to; port++) {
+    const server = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      return port;
+    }
+  }
+  throw new Error(`no free port from ${from} to ${to}`);
+}
+
 /** A TCP proxy to the test broker, started when the test decides the broker is "up". */
 async function startProxy(port: number, target: URL): Promise<{ close(): Promise<void> }> {
   const sockets = new Set<Socket>();
@@ -243,6 +259,17 @@ test('startup waits for an unreachable broker, says so, and consumes once it is 
 test('SIGTERM while still waiting for the broker exits 0 at once', async () => {
   const cli = new Cli([], { AMQP_URL: `amqp://guest:guest@127.0.0.1:${await freePort()}/` });
   await cli.waitLog('waiting for the broker');
+  cli.child.kill('SIGTERM');
+  assert.is((await within(5000, 'worker to exit', cli.exited)).code, 0);
+});
+
+test('an unreachable broker on a port numbered 403xx is waited for, not taken for refused credentials', async () => {
+  // amqp-connection-manager takes any connect failure whose message contains "403" for a
+  // refusal: "connect ECONNREFUSED 127.0.0.1:40312" included.
+  const cli = new Cli([], { AMQP_URL: `amqp://guest:guest@127.0.0.1:${await freePortIn(40300, 40399)}/` });
+  await cli.waitLog('waiting for the broker');
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.is(cli.child.exitCode, null, 'still waiting after a few connect attempts');
   cli.child.kill('SIGTERM');
   assert.is((await within(5000, 'worker to exit', cli.exited)).code, 0);
 });
