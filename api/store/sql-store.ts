@@ -27,7 +27,7 @@ interface KeyRow {
 export class SqlResultStore implements ResultStore {
   private readonly db: SqlClient;
   private readonly accepts: GroupCommit<string>;
-  private readonly results: GroupCommit<ResultInput, boolean>;
+  private readonly results: GroupCommit<ResultInput, boolean | Error>;
 
   constructor(db: SqlClient) {
     this.db = db;
@@ -40,11 +40,35 @@ export class SqlResultStore implements ResultStore {
   }
 
   /**
+   * A batch of results, each answered with whether it applied or with the error it alone caused.
+   * A value the store refuses (a data exception, e.g. \u0000 in a JSON string) fails the whole
+   * statement: the batch is then written one result at a time, so only that result fails, and the
+   * others in its batch are not marked dead with it.
+   */
+  private async recordResults(inputs: ResultInput[]): Promise<Array<boolean | Error>> {
+    try {
+      return await this.upsertResults(inputs);
+    } catch (err) {
+      if (inputs.length === 1 || !sqlStateOf(err)?.startsWith('22')) throw err;
+      const out: Array<boolean | Error> = [];
+      for (const input of inputs) {
+        out.push(
+          await this.upsertResults([input]).then(
+            (r) => r[0] as boolean,
+            (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+          ),
+        );
+      }
+      return out;
+    }
+  }
+
+  /**
    * Many results in one upsert. A requestId twice in one batch (a redelivered duplicate) is
    * written once: an upsert may not touch the same row twice. Returns, per input, whether that
    * input made the request done (false for a request already done, or the batch's duplicate).
    */
-  private async recordResults(inputs: ResultInput[]): Promise<boolean[]> {
+  private async upsertResults(inputs: ResultInput[]): Promise<boolean[]> {
     const first = new Map<string, number>();
     inputs.forEach((input, i) => {
       if (!first.has(input.requestId)) first.set(input.requestId, i);
@@ -83,7 +107,11 @@ export class SqlResultStore implements ResultStore {
   }
 
   async recordResult(input: ResultInput): Promise<boolean> {
-    return this.run(() => this.results.add(input));
+    return this.run(async () => {
+      const outcome = await this.results.add(input);
+      if (outcome instanceof Error) throw outcome;
+      return outcome;
+    });
   }
 
   async recordDead(requestId: string, info: DeadInfo): Promise<boolean> {

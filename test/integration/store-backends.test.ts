@@ -6,7 +6,7 @@ import pg from 'pg';
 import { suite, type Test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openResultStore, type ResultStore } from '../../api/index.ts';
-import { createLogger } from '../../core/index.ts';
+import { createLogger, PermanentError } from '../../core/index.ts';
 import { within } from '../helpers/broker.ts';
 
 /**
@@ -186,6 +186,46 @@ function defineStoreSuite(backend: Backend): Test<{ store?: ResultStore }> {
     const owner = owners[0];
     for (const c of claims) if (c.kind === 'busy' && owner?.kind === 'owner') assert.is(c.requestId, owner.requestId);
     assert.is(claims.filter((c) => c.kind === 'busy').length, 5);
+  });
+
+  s('data the store refuses (\\u0000 in a JSON string) is a permanent error; the store goes on', async (ctx) => {
+    const r = id();
+    const err = await store(ctx)
+      .recordResult({ requestId: r, result: 'nul\u0000byte', attempts: 1 })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    assert.ok(err instanceof PermanentError, `expected a PermanentError, got ${String(err)}`);
+    assert.is(err.code, 'STORE_DATA_REJECTED');
+    assert.is(await store(ctx).get(r), undefined);
+    await store(ctx).accept(r);
+    assert.is((await store(ctx).get(r))?.status, 'queued');
+  });
+
+  s('a refused result fails alone: the others in its batch are stored', async (ctx) => {
+    const ids = Array.from({ length: 50 }, id);
+    const outcomes = await within(
+      T,
+      'results',
+      Promise.all(
+        ids.map((r, i) =>
+          store(ctx)
+            .recordResult({ requestId: r, result: i === 20 ? 'nul\u0000byte' : { i }, attempts: 1 })
+            .then(
+              (applied) => (applied ? 'applied' : 'not applied'),
+              (e: unknown) => (e instanceof PermanentError ? 'refused' : String(e)),
+            ),
+        ),
+      ),
+    );
+    assert.is(outcomes[20], 'refused');
+    assert.equal(
+      outcomes.filter((_, i) => i !== 20),
+      ids.slice(1).map(() => 'applied'),
+    );
+    const rows = await Promise.all(ids.map((r) => store(ctx).get(r)));
+    assert.is(rows.filter((r) => r?.status === 'done').length, 49);
   });
 
   s('data survives closing and reopening the store', async (ctx) => {
