@@ -14,6 +14,7 @@ export { createDeadEventHandler, createResultHandler } from './results/handlers.
 export { ApiServer, type ApiServerOptions } from './server.ts';
 export { MIGRATIONS, type Migration, migrate } from './store/migrations.ts';
 export { type OpenStoreOptions, openResultStore } from './store/open-store.ts';
+export { openPgliteClient } from './store/pglite-client.ts';
 export type * from './store/result-store.ts';
 export type { SqlClient, SqlQueryable } from './store/sql-client.ts';
 export { SqlResultStore } from './store/sql-store.ts';

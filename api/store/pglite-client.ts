@@ -1,7 +1,8 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import { Worker } from 'node:worker_threads';
 import { ConfigError } from '../../core/index.ts';
+import type { SerializedError, StoreCall, StoreReply, StoreThreadData } from './pglite-thread.ts';
 import type { SqlClient, SqlQueryable } from './sql-client.ts';
 
 /**
@@ -14,8 +15,7 @@ export async function openPgliteClient(dataDir: string): Promise<SqlClient> {
   mkdirSync(root, { recursive: true });
   const lock = acquireLock(join(root, 'store.lock'));
   try {
-    const db = await PGlite.create(join(root, 'store'));
-    return new PgliteClient(db, root, lock);
+    return await PgliteThreadClient.start(root, lock);
   } catch (err) {
     lock.release();
     throw err;
@@ -64,35 +64,117 @@ function isAlive(pid: number): boolean {
   }
 }
 
-class PgliteClient implements SqlClient {
+/**
+ * PGlite on a worker thread of its own (pglite-thread.ts): queries and transactions go over as
+ * messages, so the store's SQL runs beside the event loop, not on it (it was a fifth of the API's
+ * CPU under load, all of it blocking). The thread keeps the process alive only while calls are
+ * waiting for it.
+ */
+class PgliteThreadClient implements SqlClient {
   readonly schema = 'public';
   readonly description: string;
-  private readonly db: PGlite;
+  private readonly worker: Worker;
   private readonly lock: Lock;
+  private readonly pending = new Map<number, { resolve: (rows: unknown[]) => void; reject: (err: Error) => void }>();
+  private nextId = 1;
+  /** Set once the thread has stopped: every later call fails with it. */
+  private stopped: Error | undefined;
 
-  constructor(db: PGlite, root: string, lock: Lock) {
-    this.db = db;
+  private constructor(worker: Worker, root: string, lock: Lock) {
+    this.worker = worker;
     this.lock = lock;
     this.description = `pglite ${root}`;
+    worker.on('message', (reply: StoreReply) => this.settle(reply));
+    worker.on('error', (err) => this.stop(new Error(`the embedded store's thread failed: ${err.message}`, { cause: err })));
+    worker.on('exit', (code) => this.stop(new Error(`the embedded store's thread exited (code ${code})`)));
   }
 
-  async query<R extends object>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
-    return (await this.db.query<R>(sql, [...params])).rows;
+  /** Starts the thread on `root/store` and waits until PGlite is open there. */
+  static async start(root: string, lock: Lock): Promise<PgliteThreadClient> {
+    const data: StoreThreadData = { dir: join(root, 'store') };
+    const worker = new Worker(new URL('./pglite-thread.mjs', import.meta.url), { workerData: data });
+    const opened = new Promise<void>((resolve, reject) => {
+      const onExit = (code: number) => reject(new Error(`the embedded store's thread exited (code ${code}) while opening ${data.dir}`));
+      worker.once('error', reject);
+      worker.once('exit', onExit);
+      worker.once('message', (reply: StoreReply) => {
+        worker.off('error', reject);
+        worker.off('exit', onExit);
+        if (reply.ok) resolve();
+        else reject(deserialize(reply.error));
+      });
+    });
+    try {
+      await opened;
+    } catch (err) {
+      await worker.terminate();
+      throw err;
+    }
+    worker.unref();
+    return new PgliteThreadClient(worker, root, lock);
   }
 
-  transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
-    return this.db.transaction((tx) =>
-      fn({
-        query: async <R extends object>(sql: string, params: readonly unknown[] = []) => (await tx.query<R>(sql, [...params])).rows,
-      }),
-    );
+  query<R extends object>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
+    return this.call({ op: 'query', sql, params: [...params] }) as Promise<R[]>;
+  }
+
+  async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
+    const tx = this.nextId; // the begin call's id names the transaction
+    await this.call({ op: 'begin' });
+    let result: T;
+    try {
+      result = await fn({
+        query: <R extends object>(sql: string, params: readonly unknown[] = []) => this.call({ op: 'query', sql, params: [...params], tx }) as Promise<R[]>,
+      });
+    } catch (err) {
+      await this.call({ op: 'end', tx, commit: false }).catch(() => undefined);
+      throw err;
+    }
+    await this.call({ op: 'end', tx, commit: true });
+    return result;
   }
 
   async close(): Promise<void> {
     try {
-      if (!this.db.closed) await this.db.close();
+      if (!this.stopped) await this.call({ op: 'close' });
     } finally {
+      this.stop(new Error('the embedded store is closed'));
+      await this.worker.terminate();
       this.lock.release();
     }
   }
+
+  private call(call: DistributiveOmit<StoreCall, 'id'>): Promise<unknown[]> {
+    if (this.stopped) return Promise.reject(this.stopped);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      if (this.pending.size === 0) this.worker.ref();
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...call, id });
+    });
+  }
+
+  private settle(reply: StoreReply): void {
+    const waiter = this.pending.get(reply.id);
+    if (!waiter) return;
+    this.pending.delete(reply.id);
+    if (this.pending.size === 0) this.worker.unref();
+    if (reply.ok) waiter.resolve(reply.rows ?? []);
+    else waiter.reject(deserialize(reply.error));
+  }
+
+  private stop(reason: Error): void {
+    this.stopped ??= reason;
+    for (const waiter of this.pending.values()) waiter.reject(this.stopped);
+    this.pending.clear();
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** The thread's error back as an Error with the driver's fields (`code` is the SQLSTATE). */
+function deserialize(e: SerializedError): Error {
+  const err = new Error(e.message);
+  err.name = e.name;
+  return Object.assign(err, e.fields);
 }

@@ -1,0 +1,161 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { openPgliteClient, type SqlClient } from '../../api/index.ts';
+import { within } from '../helpers/broker.ts';
+
+/**
+ * The embedded store runs PGlite on a worker thread of its own. What the message passing must
+ * keep: driver errors with their SQLSTATE, transactions that commit or roll back as a whole, and a
+ * process that can still exit on its own.
+ */
+const T = 20_000;
+const s = suite<{ dir: string; db?: SqlClient }>('embedded store thread', { dir: '' });
+
+s.before(async (ctx) => {
+  ctx.dir = mkdtempSync(join(tmpdir(), 'warren-pglite-thread-'));
+  ctx.db = await within(T, 'open', openPgliteClient(ctx.dir));
+  await ctx.db.query('CREATE TABLE t (k text PRIMARY KEY, n integer NOT NULL)');
+});
+s.after(async (ctx) => {
+  await ctx.db?.close();
+  rmSync(ctx.dir, { recursive: true, force: true });
+});
+
+const db = (ctx: { db?: SqlClient }) => {
+  if (!ctx.db) throw new Error('store not open');
+  return ctx.db;
+};
+
+s('rows come back with their types: integers, text, timestamps as Dates, jsonb as values', async (ctx) => {
+  const [row] = await db(ctx).query<{ n: number; s: string; at: Date; j: unknown }>(
+    `SELECT 41 + $1::int AS n, $2::text AS s, now() AS at, '{"a":[1,null]}'::jsonb AS j`,
+    [1, 'x'],
+  );
+  assert.is(row?.n, 42);
+  assert.is(row?.s, 'x');
+  assert.ok(row?.at instanceof Date);
+  assert.equal(row?.j, { a: [1, null] });
+});
+
+s('a failing statement rejects with the SQLSTATE and message, and the store goes on', async (ctx) => {
+  const err = await db(ctx)
+    .query('SELECT 1 / 0')
+    .then(
+      () => undefined,
+      (e: unknown) => e as Error & { code?: string },
+    );
+  assert.ok(err instanceof Error);
+  assert.is(err.code, '22012');
+  assert.match(err.message, /division by zero/);
+  assert.equal(await db(ctx).query('SELECT 1 AS ok'), [{ ok: 1 }]);
+});
+
+s('a transaction commits as a whole; one that throws leaves nothing behind', async (ctx) => {
+  await db(ctx).transaction(async (tx) => {
+    await tx.query(`INSERT INTO t VALUES ('a', 1)`);
+    await tx.query(`INSERT INTO t VALUES ('b', 2)`);
+  });
+  const boom = new Error('boom');
+  const thrown = await db(ctx)
+    .transaction(async (tx) => {
+      await tx.query(`INSERT INTO t VALUES ('c', 3)`);
+      throw boom;
+    })
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  assert.is(thrown, boom);
+  // A statement that fails inside the transaction rolls it back too.
+  const dup = await db(ctx)
+    .transaction(async (tx) => {
+      await tx.query(`INSERT INTO t VALUES ('d', 4)`);
+      await tx.query(`INSERT INTO t VALUES ('a', 5)`);
+    })
+    .then(
+      () => undefined,
+      (e: unknown) => e as { code?: string },
+    );
+  assert.is(dup?.code, '23505');
+  assert.equal(await db(ctx).query('SELECT k, n FROM t ORDER BY k'), [
+    { k: 'a', n: 1 },
+    { k: 'b', n: 2 },
+  ]);
+});
+
+s('a query issued while a transaction is open waits for it, and sees its commit', async (ctx) => {
+  let release = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  let inserted = () => {};
+  const insertedP = new Promise<void>((r) => {
+    inserted = r;
+  });
+  const tx = db(ctx).transaction(async (t) => {
+    await t.query(`INSERT INTO t VALUES ('e', 6)`);
+    inserted();
+    await gate;
+  });
+  await insertedP;
+  const outside = db(ctx).query<{ n: number }>(`SELECT n FROM t WHERE k = 'e'`);
+  let answered = false;
+  void outside.then(() => {
+    answered = true;
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  assert.is(answered, false, 'the outside query ran inside the open transaction');
+  release();
+  await tx;
+  assert.equal(await outside, [{ n: 6 }]);
+});
+
+s('many concurrent queries each get their own answer', async (ctx) => {
+  const answers = await Promise.all(Array.from({ length: 500 }, (_, i) => db(ctx).query<{ i: number }>('SELECT $1::int AS i', [i])));
+  assert.ok(answers.every((rows, i) => rows[0]?.i === i));
+});
+
+s('an idle store does not keep the process alive; its stale lock is taken over', (ctx) => {
+  const dir = join(ctx.dir, 'child');
+  const script = join(ctx.dir, 'child.mts');
+  writeFileSync(
+    script,
+    `
+    import { openPgliteClient } from ${JSON.stringify(new URL('../../api/index.ts', import.meta.url).href)};
+    const db = await openPgliteClient(${JSON.stringify(dir)});
+    const [row] = await db.query('SELECT 7 AS n');
+    console.log('answered', row.n);
+  `,
+  );
+  const run = () => spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 30_000 });
+  const first = run();
+  assert.is(first.signal, null, 'the process did not exit on its own');
+  assert.is(first.status, 0, first.stderr);
+  assert.match(first.stdout, /answered 7/);
+  assert.ok(existsSync(join(dir, 'store.lock')), 'the never-closed store left its lock');
+  const second = run();
+  assert.is(second.status, 0, second.stderr);
+  assert.match(second.stdout, /answered 7/);
+});
+
+s('a closed store refuses queries with a clear error', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warren-pglite-closed-'));
+  try {
+    const closed = await openPgliteClient(dir);
+    await closed.close();
+    const err = await closed.query('SELECT 1').then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    assert.match(err?.message ?? '', /closed/);
+    assert.not.ok(existsSync(join(dir, 'store.lock')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+s.run();
