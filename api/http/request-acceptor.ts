@@ -24,12 +24,16 @@ export interface RequestAcceptorOptions {
 }
 
 /**
- * Accepts one request: publish with confirm, then record it as queued. With an Idempotency-Key,
- * the key is claimed in the store first (shared by replicas), so one key publishes once.
+ * Accepts one request: publish with confirm, and record it as queued. With an Idempotency-Key,
+ * the key is claimed in the store first (shared by replicas), so one key publishes once, and the
+ * row is written after the confirm.
  *
- * Order matters: the row is written after the confirm, so a request the broker refused never
- * shows up as queued. If the store write fails after the confirm, the answer is still 202: the
- * message is durable and its result or dead letter creates the row (insert-if-missing).
+ * Without a key, the row is written while the publish waits for its confirm, and the 202 waits for
+ * both: the requestId reaches no one before the 202, so a row for a publish that then fails is
+ * seen by no one, and is removed. (Writing them one after the other made the store's round trip
+ * part of every request's latency.) If the store write fails, the answer is still 202 once the
+ * broker confirmed: the message is durable and its result or dead letter creates the row
+ * (insert-if-missing).
  */
 export class RequestAcceptor {
   private readonly opts: RequestAcceptorOptions;
@@ -102,8 +106,18 @@ export class RequestAcceptor {
   }
 
   private async publishAndRecord(requestId: string, data: unknown, headers: Record<string, string> | undefined): Promise<void> {
-    await this.opts.publisher.publish({ requestId, data }, headers ? { headers } : undefined);
-    await this.record(requestId, undefined);
+    const recorded = this.record(requestId, undefined);
+    try {
+      await this.opts.publisher.publish({ requestId, data }, headers ? { headers } : undefined);
+    } catch (err) {
+      // After the row is in (or not), remove it: the client gets an error, never this requestId.
+      // If the message did reach the queue (a timeout), its outcome writes the row again.
+      void recorded
+        .then(() => this.opts.store.forgetQueued(requestId))
+        .catch((forgetErr: unknown) => this.log.warn({ err: forgetErr, requestId }, 'row of a refused request not removed; no client holds its requestId'));
+      throw err;
+    }
+    await recorded;
   }
 
   private async record(requestId: string, key: string | undefined): Promise<void> {

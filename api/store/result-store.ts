@@ -57,6 +57,11 @@ export interface ClaimInput {
 export interface ResultStore {
   /** Records a published request as queued, unless a row exists (never downgrades). */
   accept(requestId: string, options?: { idempotencyKey?: string }): Promise<void>;
+  /**
+   * Removes the queued row of a request whose publish failed after `accept` wrote it (its
+   * requestId reached no client). A done or dead row stays.
+   */
+  forgetQueued(requestId: string): Promise<void>;
   /** Records a result: done, final. Returns false when the request was already done. */
   recordResult(input: ResultInput): Promise<boolean>;
   /** Records a dead letter unless the request is done. Returns false when it was done. */

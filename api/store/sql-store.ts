@@ -27,6 +27,7 @@ interface KeyRow {
 export class SqlResultStore implements ResultStore {
   private readonly db: SqlClient;
   private readonly accepts: GroupCommit<string>;
+  private readonly forgets: GroupCommit<string>;
   private readonly results: GroupCommit<ResultInput, boolean | Error>;
 
   constructor(db: SqlClient) {
@@ -35,6 +36,9 @@ export class SqlResultStore implements ResultStore {
       this.db
         .query(`INSERT INTO requests (request_id, status) SELECT DISTINCT unnest($1::text[]), 'queued' ON CONFLICT (request_id) DO NOTHING`, [ids])
         .then(() => ids.map(() => undefined)),
+    );
+    this.forgets = new GroupCommit((ids) =>
+      this.db.query(`DELETE FROM requests WHERE request_id = ANY($1::text[]) AND status = 'queued'`, [ids]).then(() => ids.map(() => undefined)),
     );
     this.results = new GroupCommit((inputs) => this.recordResults(inputs));
   }
@@ -104,6 +108,10 @@ export class SqlResultStore implements ResultStore {
         await tx.query(`UPDATE idempotency_keys SET state = 'accepted', updated_at = now() WHERE key = $1 AND request_id = $2`, [key, requestId]);
       });
     });
+  }
+
+  async forgetQueued(requestId: string): Promise<void> {
+    await this.run(() => this.forgets.add(requestId));
   }
 
   async recordResult(input: ResultInput): Promise<boolean> {

@@ -1,0 +1,115 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { openResultStore, RequestAcceptor, type RequestPublisher, type ResultStore } from '../../api/index.ts';
+import { createLogger, PublishNotConfirmedError, type RequestMessage } from '../../core/index.ts';
+import { waitFor, within } from '../helpers/broker.ts';
+
+/**
+ * The accept step against the embedded store, with a publisher the test settles by hand: the
+ * queued row is written while the publish waits, the answer waits for both, and a refused publish
+ * leaves no row behind. (The real broker's nacks and timeouts are in api-faults.test.ts.)
+ */
+const logger = createLogger({ name: 'test', level: process.env.LOG_LEVEL ?? 'silent' });
+const T = 20_000;
+
+/** Holds every publish until the test acks or refuses it. */
+class HeldPublisher implements RequestPublisher {
+  readonly held = new Map<string, { resolve: () => void; reject: (err: Error) => void }>();
+  publish(message: RequestMessage): Promise<void> {
+    return new Promise((resolve, reject) => this.held.set(message.requestId, { resolve, reject }));
+  }
+  async next(): Promise<string> {
+    return waitFor('a publish', () => [...this.held.keys()][0]);
+  }
+  settle(requestId: string, err?: Error): void {
+    const h = this.held.get(requestId);
+    this.held.delete(requestId);
+    if (err) h?.reject(err);
+    else h?.resolve();
+  }
+}
+
+const s = suite<{ dir: string; store?: ResultStore; publisher: HeldPublisher; acceptor?: RequestAcceptor }>('request acceptor', {
+  dir: '',
+  publisher: new HeldPublisher(),
+});
+
+s.before(async (ctx) => {
+  ctx.dir = mkdtempSync(join(tmpdir(), 'warren-acceptor-'));
+  ctx.store = await within(T, 'open store', openResultStore({ dataDir: ctx.dir, logger }));
+  ctx.acceptor = new RequestAcceptor({ publisher: ctx.publisher, store: ctx.store, logger, publishTimeoutMs: 5000 });
+});
+s.after(async (ctx) => {
+  await ctx.store?.close();
+  rmSync(ctx.dir, { recursive: true, force: true });
+});
+
+s('the row is written while the publish waits; the answer waits for the confirm', async (ctx) => {
+  const { store, acceptor, publisher } = ctx as Required<typeof ctx>;
+  let answered = false;
+  const accepted = acceptor.accept({ n: 1 }).then((a) => {
+    answered = true;
+    return a;
+  });
+  const requestId = await publisher.next();
+  await waitFor('the queued row', async () => (await store.get(requestId))?.status === 'queued' || undefined);
+  assert.is(answered, false, 'answered before the broker confirmed');
+  publisher.settle(requestId);
+  assert.equal(await within(T, 'accept', accepted), { requestId, replayed: false });
+  assert.is((await store.get(requestId))?.status, 'queued');
+});
+
+for (const reason of ['nack', 'timeout', 'closed'] as const) {
+  s(`a publish that fails (${reason}) rejects, and its row is removed`, async (ctx) => {
+    const { store, acceptor, publisher } = ctx as Required<typeof ctx>;
+    const accepted = acceptor.accept({ n: 2 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const requestId = await publisher.next();
+    await waitFor('the queued row', async () => (await store.get(requestId))?.status === 'queued' || undefined);
+    publisher.settle(requestId, new PublishNotConfirmedError(reason, `refused: ${reason}`));
+    const err = await within(T, 'accept', accepted);
+    assert.ok(err instanceof PublishNotConfirmedError);
+    await waitFor('the row removed', async () => ((await store.get(requestId)) === undefined ? true : undefined));
+  });
+}
+
+s('a publish that fails before the row is written leaves no row either', async (ctx) => {
+  const { store, acceptor, publisher } = ctx as Required<typeof ctx>;
+  // Keep the store's accept batches busy, so this request's row waits for a later batch.
+  const busy = Promise.all(Array.from({ length: 2000 }, (_, i) => store.accept(`busy-${i}`)));
+  await new Promise((r) => setImmediate(r));
+  const accepted = acceptor.accept({ n: 3 }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  const requestId = await publisher.next();
+  // Refused in the same turn as the publish: the row's write is still on its way.
+  publisher.settle(requestId, new PublishNotConfirmedError('nack', 'refused at once'));
+  assert.ok((await within(T, 'accept', accepted)) instanceof PublishNotConfirmedError);
+  await within(T, 'busy accepts', busy);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.is(await store.get(requestId), undefined);
+});
+
+s('a refused request whose outcome arrives anyway (it reached the queue) keeps that outcome', async (ctx) => {
+  const { store, acceptor, publisher } = ctx as Required<typeof ctx>;
+  const accepted = acceptor.accept({ n: 4 }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  const requestId = await publisher.next();
+  await waitFor('the queued row', async () => (await store.get(requestId))?.status === 'queued' || undefined);
+  // The worker was faster than the failure: the result is in before the row is removed.
+  await store.recordResult({ requestId, result: 'processed', attempts: 1 });
+  publisher.settle(requestId, new PublishNotConfirmedError('timeout', 'no confirm in time'));
+  await within(T, 'accept', accepted);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.is((await store.get(requestId))?.status, 'done');
+});
+
+s.run();
