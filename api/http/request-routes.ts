@@ -17,7 +17,7 @@ export function statusUrlOf(requestId: string): string {
   return `${API_PREFIX}/requests/${encodeURIComponent(requestId)}`;
 }
 
-/** POST /processData (accept work) and GET /requests/:id (its status). */
+/** POST /api/v1/processData (accept work) and GET /api/v1/requests/:id (its status), at full paths: mount at the root. */
 export function createRequestRoutes(deps: {
   acceptor: RequestAcceptor;
   store: ResultStore;
@@ -32,7 +32,7 @@ export function createRequestRoutes(deps: {
   const router = Router();
   const log = deps.logger?.child({ component: 'http', queue: deps.requestsQueue });
 
-  router.post('/processData', requireJson, express.json({ limit: deps.bodyLimitBytes, strict: true }), async (req: Request, res: Response) => {
+  router.post(ACCEPT_PATH, requireJson, express.json({ limit: deps.bodyLimitBytes, strict: true }), async (req: Request, res: Response) => {
     const body: unknown = req.body;
     if (typeof body !== 'object' || body === null || Array.isArray(body) || !('data' in body)) {
       throw new HttpError(400, 'MISSING_DATA', 'the body must be a JSON object with a "data" field');
@@ -49,7 +49,7 @@ export function createRequestRoutes(deps: {
     res.json({ requestId, status: 'queued', statusUrl });
   });
 
-  router.get('/requests/:id', async (req: Request<{ id: string }>, res: Response) => {
+  router.get(`${API_PREFIX}/requests/:id`, async (req: Request<{ id: string }>, res: Response) => {
     const id = req.params.id;
     const record = id.length <= MAX_ID_LENGTH ? await deps.store.get(id) : undefined;
     if (!record) throw new HttpError(404, 'NOT_FOUND', 'no request with this id');
