@@ -22,7 +22,11 @@ export function createLogger(options: { name: string; level?: string; pretty?: b
   if (pretty && canResolve('pino-pretty')) {
     return pino({ ...opts, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', destination: fd } } });
   }
-  return fd === 2 ? pino(opts, pino.destination({ fd: 2, sync: true })) : pino(opts);
+  // The CLI's stderr lines are written at once. Services log to stdout without blocking: lines
+  // are written in the background, and those that pile up meanwhile go out in one write (a
+  // write syscall per line was a cost on every request under load). pino writes what is left
+  // when the process exits; a SIGKILL loses at most the lines not yet written.
+  return pino(opts, pino.destination({ fd, sync: fd === 2 }));
 }
 
 function canResolve(mod: string): boolean {
