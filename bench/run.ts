@@ -16,6 +16,7 @@ const size = {
   messages: quick ? 10_000 : 40_000,
   rounds: quick ? 1 : 3,
   httpSeconds: quick ? 3 : 15,
+  httpWarmupSeconds: quick ? 1 : 3,
   overloadSeconds: quick ? 5 : 20,
   overloadWarmupSeconds: quick ? 1 : 2,
   overloadMaxWarmupSeconds: quick ? 5 : 10,
@@ -78,7 +79,9 @@ try {
   const consumeResults = await section('consume with results', 'raw consume+publish result+ack vs worker runtime (default mode)', () =>
     best(() => benchConsume(url, compiled, size.messages, 100, 256, true)),
   );
-  const http = await section('http', `autocannon, 50 connections, ${size.httpSeconds} s each`, () => benchHttp(url, size.httpSeconds, 50, 3900));
+  const http = await section('http', `autocannon, 50 connections, ${size.httpSeconds} s each after ${size.httpWarmupSeconds} s of warm-up`, () =>
+    benchHttp(url, size.httpSeconds, size.httpWarmupSeconds, 50, 3900),
+  );
   const overloadConnections = 200;
   const overload = await section(
     'overload',

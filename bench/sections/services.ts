@@ -18,17 +18,33 @@ function apiEnv(url: string, port: number, dataDir: string): NodeJS.ProcessEnv {
   return { AMQP_URL: url, PORT: String(port), DATA_DIR: dataDir, API_MAX_IN_FLIGHT: '5000' };
 }
 
-/** autocannon at `connections` against Warren's API and against a bare express 202 endpoint. */
-export async function benchHttp(url: string, seconds: number, connections: number, port: number): Promise<HttpComparison> {
+/**
+ * autocannon at `connections` against Warren's API and against a bare express 202 endpoint. Each
+ * side first takes `warmupSeconds` of the same load, not counted: the steady state is measured,
+ * not how fast each side's code gets compiled.
+ */
+export async function benchHttp(url: string, seconds: number, warmupSeconds: number, connections: number, port: number): Promise<HttpComparison> {
+  const load = async (target: string) => {
+    await postLoad(target, { connections, seconds: warmupSeconds });
+    // Nothing consumes the requests queue here: emptied every 3 s, it stays far below its max
+    // length (100000), past which the broker would refuse publishes and the API answer 503.
+    await purge(url, 'processing.requests');
+    const purger = setInterval(() => void purge(url, 'processing.requests').catch(() => undefined), 3000);
+    try {
+      return await postLoad(target, { connections, seconds });
+    } finally {
+      clearInterval(purger);
+    }
+  };
   const bare = startService(['--import', 'tsx', BARE], { PORT: String(port + 1) });
   await waitHttp(`http://127.0.0.1:${port + 1}/readyz`);
-  const bareResult = await postLoad(`http://127.0.0.1:${port + 1}/api/v1/processData`, { connections, seconds });
+  const bareResult = await load(`http://127.0.0.1:${port + 1}/api/v1/processData`);
   await bare.stop();
   const dir = mkdtempSync(join(tmpdir(), 'warren-bench-'));
   const api = startService([WARREN_BIN, 'api'], apiEnv(url, port, dir));
   try {
     await waitHttp(`http://127.0.0.1:${port}/readyz`);
-    const warren = await postLoad(`http://127.0.0.1:${port}/api/v1/processData`, { connections, seconds });
+    const warren = await load(`http://127.0.0.1:${port}/api/v1/processData`);
     return { warren, bare: bareResult, apiPeakRssMb: api.peakRssMb() };
   } finally {
     await api.stop();
