@@ -47,6 +47,22 @@ s.after(async (ctx) => {
   rmSync(ctx.dir, { recursive: true, force: true });
 });
 
+/** Starts an accept and waits for its publish: its outcome (the error, if it rejects) and requestId. */
+async function startAccept(
+  ctx: { acceptor?: RequestAcceptor; publisher: HeldPublisher },
+  data: unknown,
+): Promise<{ requestId: string; outcome: Promise<unknown> }> {
+  const outcome = (ctx.acceptor as RequestAcceptor).accept(data).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return { requestId: await ctx.publisher.next(), outcome };
+}
+
+function queuedRow(store: ResultStore, requestId: string): Promise<true> {
+  return waitFor('the queued row', async () => (await store.get(requestId))?.status === 'queued' || undefined);
+}
+
 s('the row is written while the publish waits; the answer waits for the confirm', async (ctx) => {
   const { store, acceptor, publisher } = ctx as Required<typeof ctx>;
   let answered = false;
@@ -55,7 +71,7 @@ s('the row is written while the publish waits; the answer waits for the confirm'
     return a;
   });
   const requestId = await publisher.next();
-  await waitFor('the queued row', async () => (await store.get(requestId))?.status === 'queued' || undefined);
+  await queuedRow(store, requestId);
   assert.is(answered, false, 'answered before the broker confirmed');
   publisher.settle(requestId);
   assert.equal(await within(T, 'accept', accepted), { requestId, replayed: false });
@@ -64,50 +80,38 @@ s('the row is written while the publish waits; the answer waits for the confirm'
 
 for (const reason of ['nack', 'timeout', 'closed'] as const) {
   s(`a publish that fails (${reason}) rejects, and its row is removed`, async (ctx) => {
-    const { store, acceptor, publisher } = ctx as Required<typeof ctx>;
-    const accepted = acceptor.accept({ n: 2 }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    const requestId = await publisher.next();
-    await waitFor('the queued row', async () => (await store.get(requestId))?.status === 'queued' || undefined);
+    const { store, publisher } = ctx as Required<typeof ctx>;
+    const { requestId, outcome } = await startAccept(ctx, { n: 2 });
+    await queuedRow(store, requestId);
     publisher.settle(requestId, new PublishNotConfirmedError(reason, `refused: ${reason}`));
-    const err = await within(T, 'accept', accepted);
+    const err = await within(T, 'accept', outcome);
     assert.ok(err instanceof PublishNotConfirmedError);
     await waitFor('the row removed', async () => ((await store.get(requestId)) === undefined ? true : undefined));
   });
 }
 
 s('a publish that fails before the row is written leaves no row either', async (ctx) => {
-  const { store, acceptor, publisher } = ctx as Required<typeof ctx>;
+  const { store, publisher } = ctx as Required<typeof ctx>;
   // Keep the store's accept batches busy, so this request's row waits for a later batch.
   const busy = Promise.all(Array.from({ length: 2000 }, (_, i) => store.accept(`busy-${i}`)));
   await new Promise((r) => setImmediate(r));
-  const accepted = acceptor.accept({ n: 3 }).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  const requestId = await publisher.next();
-  // Refused in the same turn as the publish: the row's write is still on its way.
+  const { requestId, outcome } = await startAccept(ctx, { n: 3 });
+  // Refused before the row's write is done.
   publisher.settle(requestId, new PublishNotConfirmedError('nack', 'refused at once'));
-  assert.ok((await within(T, 'accept', accepted)) instanceof PublishNotConfirmedError);
+  assert.ok((await within(T, 'accept', outcome)) instanceof PublishNotConfirmedError);
   await within(T, 'busy accepts', busy);
   await new Promise((r) => setTimeout(r, 300));
   assert.is(await store.get(requestId), undefined);
 });
 
 s('a refused request whose outcome arrives anyway (it reached the queue) keeps that outcome', async (ctx) => {
-  const { store, acceptor, publisher } = ctx as Required<typeof ctx>;
-  const accepted = acceptor.accept({ n: 4 }).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  const requestId = await publisher.next();
-  await waitFor('the queued row', async () => (await store.get(requestId))?.status === 'queued' || undefined);
+  const { store, publisher } = ctx as Required<typeof ctx>;
+  const { requestId, outcome } = await startAccept(ctx, { n: 4 });
+  await queuedRow(store, requestId);
   // The worker was faster than the failure: the result is in before the row is removed.
   await store.recordResult({ requestId, result: 'processed', attempts: 1 });
   publisher.settle(requestId, new PublishNotConfirmedError('timeout', 'no confirm in time'));
-  await within(T, 'accept', accepted);
+  await within(T, 'accept', outcome);
   await new Promise((r) => setTimeout(r, 300));
   assert.is((await store.get(requestId))?.status, 'done');
 });
