@@ -1,5 +1,5 @@
 import { type Context, context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, type TextMapGetter, trace } from '@opentelemetry/api';
-import { HEADERS } from './message.ts';
+import { HEADERS, stringHeader } from './message.ts';
 
 /**
  * OpenTelemetry spans through @opentelemetry/api. Without an SDK registered by the application
@@ -17,12 +17,7 @@ const tracer = trace.getTracer(TRACER_NAME);
 /** Reads AMQP header values, which amqplib may hand over as Buffers. */
 const amqpGetter: TextMapGetter<Record<string, unknown>> = {
   keys: (carrier) => Object.keys(carrier),
-  get: (carrier, key) => {
-    const v = carrier[key];
-    if (typeof v === 'string') return v;
-    if (Buffer.isBuffer(v)) return v.toString('utf8');
-    return undefined;
-  },
+  get: (carrier, key) => stringHeader(carrier, key),
 };
 
 /** The context a message's headers carry (the trace it belongs to), under `base`. */
@@ -48,16 +43,9 @@ export function startProducerSpan(
 ): ProducerSpan | undefined {
   const active = context.active();
   const parent = trace.getSpan(active) ? active : contextFromHeaders(traceHeaders, active);
-  const span = tracer.startSpan(`publish ${exchange}`, { kind: SpanKind.PRODUCER }, parent);
-  // Attributes only for a recording span: without an SDK nothing is built per message.
-  if (!span.isRecording()) return undefined;
-  span.setAttributes({
-    'messaging.system': 'rabbitmq',
-    'messaging.operation.type': 'publish',
-    'messaging.destination.name': exchange,
-    'messaging.rabbitmq.destination.routing_key': routingKey,
-    'messaging.message.id': messageId,
-  });
+  const span = startMessagingSpan('publish', exchange, SpanKind.PRODUCER, parent);
+  if (!span) return undefined;
+  span.setAttributes({ 'messaging.rabbitmq.destination.routing_key': routingKey, 'messaging.message.id': messageId });
   const headers: Record<string, string> = {};
   propagation.inject(trace.setSpan(parent, span), headers);
   // A propagator that writes nothing (none registered): keep the caller's trace headers.
@@ -83,12 +71,9 @@ export function startConsumerSpan(
   message: { messageId: string | undefined; headers: Record<string, unknown> | undefined; redelivered: boolean; attempt: number },
 ): ConsumerSpan | undefined {
   const parent = contextFromHeaders(message.headers);
-  const span = tracer.startSpan(`process ${queue}`, { kind: SpanKind.CONSUMER }, parent);
-  if (!span.isRecording()) return undefined;
+  const span = startMessagingSpan('process', queue, SpanKind.CONSUMER, parent);
+  if (!span) return undefined;
   span.setAttributes({
-    'messaging.system': 'rabbitmq',
-    'messaging.operation.type': 'process',
-    'messaging.destination.name': queue,
     ...(message.messageId ? { 'messaging.message.id': message.messageId } : {}),
     'warren.attempt': message.attempt,
     'warren.redelivered': message.redelivered,
@@ -104,6 +89,17 @@ export function startConsumerSpan(
   };
 }
 
+/**
+ * A span named `<operation> <destination>` with the messaging attributes every Warren span has;
+ * undefined when nothing records it (no SDK), so that nothing more is built per message.
+ */
+function startMessagingSpan(operation: 'publish' | 'process', destination: string, kind: SpanKind, parent: Context): Span | undefined {
+  const span = tracer.startSpan(`${operation} ${destination}`, { kind }, parent);
+  if (!span.isRecording()) return undefined;
+  span.setAttributes({ 'messaging.system': 'rabbitmq', 'messaging.operation.type': operation, 'messaging.destination.name': destination });
+  return span;
+}
+
 function endSpan(span: Span, error: unknown): void {
   if (error !== undefined) failSpan(span, error);
   span.end();
@@ -116,9 +112,8 @@ function failSpan(span: Span, error: unknown): void {
 }
 
 /** The trace id of a W3C traceparent (version-traceid-spanid-flags). */
-export function traceIdOf(traceparent: unknown): string | undefined {
-  const v = Buffer.isBuffer(traceparent) ? traceparent.toString('utf8') : traceparent;
-  if (typeof v !== 'string') return undefined;
-  const m = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/.exec(v);
+export function traceIdOf(traceparent: string | undefined): string | undefined {
+  if (traceparent === undefined) return undefined;
+  const m = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/.exec(traceparent);
   return m?.[1];
 }

@@ -9,6 +9,7 @@ import {
   numberHeader,
   requestIdOf,
   startConsumerSpan,
+  stringHeader,
   traceIdOf,
 } from '../core/index.ts';
 import type { Delivery } from './consumer.ts';
@@ -204,7 +205,7 @@ function logFields(msg: Delivery['message'], attempt: number): Record<string, un
   const fields: Record<string, unknown> = { requestId: requestIdOf(msg), attempt };
   const { messageId } = msg.properties;
   if (typeof messageId === 'string') fields.messageId = messageId;
-  const traceId = traceIdOf(msg.properties.headers?.[HEADERS.traceparent]);
+  const traceId = traceIdOf(stringHeader(msg.properties.headers, HEADERS.traceparent));
   if (traceId) fields.traceId = traceId;
   return fields;
 }
