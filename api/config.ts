@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { amqpUrlsVar, intVar, logLevelVar, readEnv } from '../core/index.ts';
+import { amqpUrlsVar, intVar, logLevelVar, managementUrlVar, readEnv } from '../core/index.ts';
 
 /** The API's configuration: read from the environment once, validated, frozen. */
 export interface ApiConfig {
@@ -73,7 +73,7 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Ap
       API_MAX_IN_FLIGHT: intVar(1000, 1, 100_000),
       API_RESULTS_PREFETCH: intVar(50, 1, 1000),
       LOG_LEVEL: logLevelVar(),
-      AMQP_MANAGEMENT_URL: optionalString().refine((v) => v === undefined || /^https?:\/\//.test(v), 'expected an http:// or https:// URL'),
+      AMQP_MANAGEMENT_URL: managementUrlVar(),
       ADMIN_TOKEN: optionalString().refine(
         (v) => v === undefined || v.length >= 16,
         'expected at least 16 characters (a guessable admin token is worse than none)',

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { amqpUrlsVar, ManagementClient, type ManagementQueue, readEnv, redactUrl } from '../core/index.ts';
+import { amqpUrlsVar, ManagementClient, type ManagementQueue, managementUrlVar, readEnv, redactUrl } from '../core/index.ts';
 import { loadCompiledTopology } from '../topology/index.ts';
 import { formatTable } from './table.ts';
 
@@ -13,7 +13,7 @@ interface MgmtConnection {
 /** `warren status`: queues (depth, consumers, rates), dead letters, and the services connected. */
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } } });
-  const env = readEnv({ AMQP_URL: amqpUrlsVar(), AMQP_MANAGEMENT_URL: z.string().optional(), TOPOLOGY: z.string().optional() });
+  const env = readEnv({ AMQP_URL: amqpUrlsVar(), AMQP_MANAGEMENT_URL: managementUrlVar(), TOPOLOGY: z.string().optional() });
   const url = env.AMQP_URL[0] as string;
   const mgmt = new ManagementClient({ amqpUrl: url, managementUrl: env.AMQP_MANAGEMENT_URL });
   if (!(await mgmt.available())) {

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { amqpUrlsVar, createLogger, logLevelVar, readEnv, redactUrl, vhostOf } from '../core/index.ts';
+import { amqpUrlsVar, createLogger, logLevelVar, managementUrlVar, readEnv, redactUrl, vhostOf } from '../core/index.ts';
 import { applyTopology, compileTopology, DEFAULT_TOPOLOGY, formatPlan, loadTopology, planTopology, readLiveState } from '../topology/index.ts';
 
 const USAGE = `Usage:
@@ -32,7 +32,7 @@ export async function run(args: string[]): Promise<number> {
   });
   const env = readEnv({
     AMQP_URL: amqpUrlsVar(),
-    AMQP_MANAGEMENT_URL: z.url({ message: 'expected an http(s) URL of the management API' }).optional(),
+    AMQP_MANAGEMENT_URL: managementUrlVar(),
     TOPOLOGY: z.string().optional(),
     LOG_LEVEL: logLevelVar(),
   });

@@ -71,4 +71,15 @@ export function amqpUrlsVar() {
     });
 }
 
+/**
+ * `AMQP_MANAGEMENT_URL`: the base URL of the RabbitMQ management API (http or https), trimmed;
+ * unset or empty: derived from AMQP_URL (see ManagementClient).
+ */
+export const managementUrlVar = () =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()))
+    .refine((v) => v === undefined || /^https?:\/\//.test(v), 'expected an http:// or https:// URL of the management API');
+
 export const logLevelVar = () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { amqpUrlsVar, intVar, logLevelVar, numberVar, readEnv } from '../core/index.ts';
+import { amqpUrlsVar, intVar, logLevelVar, managementUrlVar, numberVar, readEnv } from '../core/index.ts';
 import { DEFAULT_REQUESTS_QUEUE } from '../topology/index.ts';
 
 /**
@@ -60,7 +60,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): Readonly
       WORKER_SHUTDOWN_GRACE_MS: intVar(10_000, 0, MAX_MS),
       LOG_LEVEL: logLevelVar(),
       WORKER_METRICS_PORT: metricsPortVar(),
-      AMQP_MANAGEMENT_URL: z.string().optional(),
+      AMQP_MANAGEMENT_URL: managementUrlVar(),
       [REPLICA_ENV]: z.string().regex(/^\d+$/, 'expected a replica index (set by the supervisor, not by hand)').optional(),
     },
     env,
@@ -75,7 +75,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): Readonly
     shutdownGraceMs: raw.WORKER_SHUTDOWN_GRACE_MS,
     logLevel: raw.LOG_LEVEL,
     metricsPort: raw.WORKER_METRICS_PORT,
-    managementUrl: raw.AMQP_MANAGEMENT_URL?.trim() || undefined,
+    managementUrl: raw.AMQP_MANAGEMENT_URL,
     replica: replica === undefined ? undefined : Number(replica),
   });
 }

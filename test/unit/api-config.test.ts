@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { answerFor, parseByteSize, readApiConfig } from '../../api/index.ts';
 import { ConfigError, PublishNotConfirmedError } from '../../core/index.ts';
+import { readWorkerConfig } from '../../worker/index.ts';
 
 test('defaults', () => {
   const c = readApiConfig({});
@@ -74,3 +75,16 @@ test('publish failures map to 503 with Retry-After; unknown errors to a bare 500
 });
 
 test.run();
+
+test('AMQP_MANAGEMENT_URL: read the same way by the API and the worker', () => {
+  for (const read of [readApiConfig, readWorkerConfig]) {
+    assert.is(read({ AMQP_MANAGEMENT_URL: ' http://h:15672 ' }).managementUrl, 'http://h:15672');
+    assert.is(read({ AMQP_MANAGEMENT_URL: 'https://h' }).managementUrl, 'https://h');
+    assert.is(read({ AMQP_MANAGEMENT_URL: '  ' }).managementUrl, undefined);
+    assert.is(read({}).managementUrl, undefined);
+    assert.throws(
+      () => read({ AMQP_MANAGEMENT_URL: 'h:15672' }),
+      (err: unknown) => err instanceof ConfigError && /AMQP_MANAGEMENT_URL: expected an http:\/\/ or https:\/\/ URL/.test(err.message),
+    );
+  }
+});
