@@ -32,14 +32,10 @@ export class SqlResultStore implements ResultStore {
 
   constructor(db: SqlClient) {
     this.db = db;
-    this.accepts = new GroupCommit((ids) =>
-      this.db
-        .query(`INSERT INTO requests (request_id, status) SELECT DISTINCT unnest($1::text[]), 'queued' ON CONFLICT (request_id) DO NOTHING`, [ids])
-        .then(() => ids.map(() => undefined)),
-    );
-    this.forgets = new GroupCommit((ids) =>
-      this.db.query(`DELETE FROM requests WHERE request_id = ANY($1::text[]) AND status = 'queued'`, [ids]).then(() => ids.map(() => undefined)),
-    );
+    /** One statement per batch of requestIds, given as the text[] $1. */
+    const byIds = (sql: string) => new GroupCommit<string>((ids) => this.db.query(sql, [ids]).then(() => ids.map(() => undefined)));
+    this.accepts = byIds(`INSERT INTO requests (request_id, status) SELECT DISTINCT unnest($1::text[]), 'queued' ON CONFLICT (request_id) DO NOTHING`);
+    this.forgets = byIds(`DELETE FROM requests WHERE request_id = ANY($1::text[]) AND status = 'queued'`);
     this.results = new GroupCommit((inputs) => this.recordResults(inputs));
   }
 
