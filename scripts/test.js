@@ -33,7 +33,9 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const failures = [];
-const laneOf = (file) => /^\/\/ test-lane:\s*(\S+)/m.exec(readFileSync(file, 'utf8').slice(0, 2000))?.[1] ?? 'main';
+/** A `// <name>: <value>` line near the top of a test file (test-lane, test-timeout-ms). */
+const directive = (file, name) => new RegExp(`^// ${name}:\\s*(\\S+)`, 'm').exec(readFileSync(file, 'utf8').slice(0, 2000))?.[1];
+const laneOf = (file) => directive(file, 'test-lane') ?? 'main';
 const lanes = new Map();
 for (const file of files) {
   const lane = process.env.TEST_LANES === '1' ? 'main' : laneOf(file);
@@ -100,7 +102,7 @@ function runFile(file) {
     });
     let graceTimer;
     // A file may ask for more time with a `// test-timeout-ms: N` line near its top.
-    const asked = Number(/test-timeout-ms:\s*(\d+)/.exec(readFileSync(file, 'utf8').slice(0, 2000))?.[1] ?? 0);
+    const asked = Number(directive(file, 'test-timeout-ms')) || 0;
     const limit = Math.max(FILE_TIMEOUT_MS, asked);
     const timer = setTimeout(() => {
       timedOut = true;
