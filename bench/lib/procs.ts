@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const WARREN_BIN = fileURLToPath(new URL('../../bin/warren.js', import.meta.url));
@@ -36,6 +38,25 @@ export function startService(args: string[], env: NodeJS.ProcessEnv): Service {
       const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await exited;
       clearTimeout(t);
+    },
+  };
+}
+
+/**
+ * Warren's API on `port` (AMQP_URL `url`), its embedded store in a fresh temporary folder that
+ * stop() removes. Wait for it with waitHttp on /readyz.
+ */
+export function startApi(url: string, port: number, env: NodeJS.ProcessEnv = {}): Service {
+  const dir = mkdtempSync(join(tmpdir(), 'warren-bench-'));
+  const api = startService([WARREN_BIN, 'api'], { AMQP_URL: url, PORT: String(port), DATA_DIR: dir, ...env });
+  return {
+    ...api,
+    stop: async () => {
+      try {
+        await api.stop();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   };
 }

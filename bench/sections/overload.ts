@@ -1,10 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import amqplib from 'amqplib';
 import type { ManagementClient } from '../../core/index.ts';
 import { type HttpLoadResult, postLoad } from '../lib/http-load.ts';
-import { type RssSample, recordRss, startService, WARREN_BIN, waitHttp } from '../lib/procs.ts';
+import { type RssSample, recordRss, startApi, waitHttp } from '../lib/procs.ts';
 import { purge } from './amqp.ts';
 
 const QUEUE = 'processing.requests';
@@ -89,15 +86,14 @@ export interface OverloadResult {
 export async function benchOverload(opts: OverloadOptions): Promise<OverloadResult> {
   const { url, mgmt, port, seconds, connections } = opts;
   const offered = Math.max(1, Math.round(opts.sustainablePerSecond * 2));
-  const dir = mkdtempSync(join(tmpdir(), 'warren-bench-'));
   // The default in-flight window; refusals are expected here, so only errors are logged.
-  const api = startService([WARREN_BIN, 'api'], { AMQP_URL: url, PORT: String(port), DATA_DIR: dir, LOG_LEVEL: 'error' });
+  const api = startApi(url, port, { LOG_LEVEL: 'error' });
   const target = `http://127.0.0.1:${port}/api/v1/processData`;
   try {
     await waitHttp(`http://127.0.0.1:${port}/readyz`);
-    // A fresh API holds its start-up memory (about 850-950 MiB with the embedded store; it stays
-    // there while idle) until its first major garbage collection, which load brings after some
-    // thousands of requests; then it settles around 500-600 MiB. The warm-up goes on, a second at
+    // A fresh API holds its start-up memory (about 850-1000 MiB with the embedded store; it stays
+    // there while idle) until some thousands of requests have been stored; then it settles around
+    // 550-650 MiB. The warm-up goes on, a second at
     // a time, until that has happened, so that the baseline is the settled RSS: a release in the
     // middle of the run would hide growth.
     let warmupSeconds = 0;
@@ -169,7 +165,6 @@ export async function benchOverload(opts: OverloadOptions): Promise<OverloadResu
     };
   } finally {
     await api.stop();
-    rmSync(dir, { recursive: true, force: true });
     await mgmt.delete(mgmt.path('policies', mgmt.vhost, POLICY)).catch(() => undefined);
     await purge(url, QUEUE);
   }

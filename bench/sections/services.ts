@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import amqplib from 'amqplib';
 import { type HttpLoadResult, postLoad } from '../lib/http-load.ts';
-import { type Service, startService, WARREN_BIN, waitHttp } from '../lib/procs.ts';
+import { type Service, startApi, startService, WARREN_BIN, waitHttp } from '../lib/procs.ts';
 import { purge } from './amqp.ts';
 
 const BARE = new URL('../bare-server.ts', import.meta.url).pathname;
@@ -14,9 +11,8 @@ export interface HttpComparison {
   apiPeakRssMb: number;
 }
 
-function apiEnv(url: string, port: number, dataDir: string): NodeJS.ProcessEnv {
-  return { AMQP_URL: url, PORT: String(port), DATA_DIR: dataDir, API_MAX_IN_FLIGHT: '5000' };
-}
+/** The API of the HTTP and end-to-end runs: a window wide enough that 50 clients never fill it. */
+const API_ENV = { API_MAX_IN_FLIGHT: '5000' };
 
 /**
  * autocannon at `connections` against Warren's API and against a bare express 202 endpoint. Each
@@ -40,15 +36,13 @@ export async function benchHttp(url: string, seconds: number, warmupSeconds: num
   await waitHttp(`http://127.0.0.1:${port + 1}/readyz`);
   const bareResult = await load(`http://127.0.0.1:${port + 1}/api/v1/processData`);
   await bare.stop();
-  const dir = mkdtempSync(join(tmpdir(), 'warren-bench-'));
-  const api = startService([WARREN_BIN, 'api'], apiEnv(url, port, dir));
+  const api = startApi(url, port, API_ENV);
   try {
     await waitHttp(`http://127.0.0.1:${port}/readyz`);
     const warren = await load(`http://127.0.0.1:${port}/api/v1/processData`);
     return { warren, bare: bareResult, apiPeakRssMb: api.peakRssMb() };
   } finally {
     await api.stop();
-    rmSync(dir, { recursive: true, force: true });
     await purge(url, 'processing.requests');
   }
 }
@@ -65,8 +59,7 @@ export interface E2eResult {
  * request is polled until it is done. One API, two worker replicas, a no-op processor.
  */
 export async function benchE2e(url: string, seconds: number, clients: number, port: number): Promise<E2eResult> {
-  const dir = mkdtempSync(join(tmpdir(), 'warren-bench-'));
-  const api = startService([WARREN_BIN, 'api'], apiEnv(url, port, dir));
+  const api = startApi(url, port, API_ENV);
   const workers = startService([WARREN_BIN, 'worker', '--replicas', '2', '--concurrency', '50'], { AMQP_URL: url, DEMO_DELAY_MS: '0' });
   const base = `http://127.0.0.1:${port}`;
   try {
@@ -106,7 +99,6 @@ export async function benchE2e(url: string, seconds: number, clients: number, po
     return { accepted: ids.length, perSecond: ids.length / secs, apiPeakRssMb: api.peakRssMb(), workerPeakRssMb: workers.peakRssMb() };
   } finally {
     await Promise.all([api.stop(), workers.stop()]);
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 
