@@ -74,8 +74,6 @@ test('publish failures map to 503 with Retry-After; unknown errors to a bare 500
   assert.equal(answerFor(new Error('secret detail')), { status: 500, code: 'INTERNAL', message: 'internal error' });
 });
 
-test.run();
-
 test('AMQP_MANAGEMENT_URL: read the same way by the API and the worker', () => {
   for (const read of [readApiConfig, readWorkerConfig]) {
     assert.is(read({ AMQP_MANAGEMENT_URL: ' http://h:15672 ' }).managementUrl, 'http://h:15672');
@@ -88,3 +86,5 @@ test('AMQP_MANAGEMENT_URL: read the same way by the API and the worker', () => {
     );
   }
 });
+
+test.run();
