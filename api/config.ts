@@ -34,7 +34,11 @@ const optionalString = () =>
     .optional()
     .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
-const databaseUrlVar = () => optionalString().refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), 'expected a postgres:// or postgresql:// URL');
+export const databaseUrlVar = () =>
+  optionalString().refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), 'expected a postgres:// or postgresql:// URL');
+
+/** `DATABASE_SCHEMA`, as the API and `warren dlq` both accept it. */
+export const databaseSchemaVar = () => optionalString().refine((v) => v === undefined || SCHEMA_NAME.test(v), 'expected a lower-case SQL identifier');
 
 const bodyLimitVar = () =>
   z
@@ -66,7 +70,7 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Ap
       TOPOLOGY: optionalString(),
       PORT: intVar(3000, 0, 65535),
       DATABASE_URL: databaseUrlVar(),
-      DATABASE_SCHEMA: optionalString().refine((v) => v === undefined || SCHEMA_NAME.test(v), 'expected a lower-case SQL identifier'),
+      DATABASE_SCHEMA: databaseSchemaVar(),
       DATA_DIR: optionalString(),
       API_BODY_LIMIT: bodyLimitVar(),
       API_PUBLISH_TIMEOUT_MS: intVar(5000, 100, MAX_PUBLISH_TIMEOUT_MS),

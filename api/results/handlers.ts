@@ -1,5 +1,6 @@
 import type { ConsumeMessage } from 'amqplib';
 import { decodeRequest, decodeResult, errorCode, isPermanent, type Logger, requestIdOf } from '../../core/index.ts';
+import { deadLetterFacts } from '../dead-letters/dead-letter.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import type { ResultStore } from '../store/result-store.ts';
 import { decodeDeadEvent } from './dead-event.ts';
@@ -54,7 +55,7 @@ export function createDeadEventHandler(
       log.warn({ reason: info.reason, deliveryTag: msg.fields.deliveryTag }, 'dead event without a requestId; nothing to store');
       return;
     }
-    const stored = await store.recordDead(requestId, info);
+    const stored = await store.recordDead(requestId, { ...info, ...deadLetterFacts(msg) });
     if (stored && metrics) metrics.outcomeStored('dead', acceptedAtOf(msg.content));
     log.info(
       { requestId, reason: info.reason, code: info.code, attempts: info.attempts, stored },

@@ -41,6 +41,20 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    // Version 3 is retention's (another branch); the versions apply in any order.
+    version: 4,
+    name: 'dead-letter facts',
+    statements: [
+      `ALTER TABLE requests
+        ADD COLUMN dead_group text,
+        ADD COLUMN dead_queue text,
+        ADD COLUMN dead_first_failure timestamptz,
+        ADD COLUMN dead_at timestamptz,
+        ADD COLUMN purged_at timestamptz`,
+      `CREATE INDEX requests_dead_group ON requests (dead_group) WHERE status = 'dead'`,
+    ],
+  },
 ];
 
 /**

@@ -15,6 +15,52 @@ export interface DeadInfo {
   code?: string | undefined;
   message?: string | undefined;
   attempts?: number | undefined;
+  /** The failure fingerprint (api/dead-letters/fingerprint.ts), to group dead letters by cause. */
+  group?: string | undefined;
+  /** The queue the message died in. */
+  originQueue?: string | undefined;
+  /** ISO times: the first failure of its last run of attempts, and when it was dead-lettered. */
+  firstFailure?: string | undefined;
+  deadAt?: string | undefined;
+}
+
+/** A dead request as the store knows it: what the failure console lists without reading a queue. */
+export interface DeadLetterRecord {
+  requestId: string;
+  /** dead, or queued/done once replayed (a group's history keeps them). */
+  status: RequestStatus;
+  reason: string | undefined;
+  code: string | undefined;
+  message: string | undefined;
+  attempts: number | undefined;
+  group: string | undefined;
+  originQueue: string | undefined;
+  firstFailure: string | undefined;
+  deadAt: string | undefined;
+  updatedAt: string;
+}
+
+/** One failure fingerprint's dead requests, counted by the store. */
+export interface DeadGroupRecord {
+  group: string;
+  count: number;
+  reason: string | undefined;
+  /** One error message of the group (the members differ only in masked parts). */
+  message: string | undefined;
+  queues: string[];
+  firstFailure: string | undefined;
+  lastFailure: string | undefined;
+  example: string;
+}
+
+export interface DeadLetterQuery {
+  group?: string | undefined;
+  queue?: string | undefined;
+  /** A requestId, or its beginning. */
+  requestId?: string | undefined;
+  /** Also requests of the group that were replayed since (queued or done). */
+  includeReplayed?: boolean | undefined;
+  limit: number;
 }
 
 export interface RequestRecord {
@@ -69,6 +115,13 @@ export interface ResultStore {
   /** dead -> queued (a replay). Returns false when the request is not dead. */
   markQueued(requestId: string): Promise<boolean>;
   get(requestId: string): Promise<RequestRecord | undefined>;
+
+  /** Dead requests (not purged), newest first: browsing dead letters without touching a queue. */
+  listDead(query: DeadLetterQuery): Promise<DeadLetterRecord[]>;
+  /** Dead requests (not purged) counted by failure fingerprint, largest group first. */
+  deadGroups(query?: { queue?: string | undefined }): Promise<DeadGroupRecord[]>;
+  /** Marks dead requests whose dead letters were purged; they leave the lists. Returns how many. */
+  markPurged(requestIds: readonly string[]): Promise<number>;
 
   claimIdempotencyKey(input: ClaimInput): Promise<IdempotencyClaim>;
   /**

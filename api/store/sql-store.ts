@@ -1,7 +1,19 @@
 import { PermanentError } from '../../core/index.ts';
 import { StoreUnavailableError } from '../errors.ts';
+import { deadGroups, listDead, markPurged, timeParam } from './dead-letter-queries.ts';
 import { GroupCommit } from './group-commit.ts';
-import type { ClaimInput, DeadInfo, IdempotencyClaim, RequestRecord, RequestStatus, ResultInput, ResultStore } from './result-store.ts';
+import type {
+  ClaimInput,
+  DeadGroupRecord,
+  DeadInfo,
+  DeadLetterQuery,
+  DeadLetterRecord,
+  IdempotencyClaim,
+  RequestRecord,
+  RequestStatus,
+  ResultInput,
+  ResultStore,
+} from './result-store.ts';
 import { type SqlClient, sqlStateOf } from './sql-client.ts';
 
 interface RequestRow {
@@ -122,12 +134,22 @@ export class SqlResultStore implements ResultStore {
     const error = { reason: info.reason, ...(info.code ? { code: info.code } : {}), ...(info.message ? { message: info.message } : {}) };
     const rows = await this.run(() =>
       this.db.query(
-        `INSERT INTO requests (request_id, status, error, attempts) VALUES ($1, 'dead', $2::jsonb, $3)
+        `INSERT INTO requests (request_id, status, error, attempts, dead_group, dead_queue, dead_first_failure, dead_at)
+         VALUES ($1, 'dead', $2::jsonb, $3, $4, $5, $6::timestamptz, COALESCE($7::timestamptz, now()))
          ON CONFLICT (request_id) DO UPDATE
-           SET status = 'dead', error = EXCLUDED.error, attempts = EXCLUDED.attempts, updated_at = now()
+           SET status = 'dead', error = EXCLUDED.error, attempts = EXCLUDED.attempts, updated_at = now(), dead_group = EXCLUDED.dead_group,
+             dead_queue = EXCLUDED.dead_queue, dead_first_failure = EXCLUDED.dead_first_failure, dead_at = EXCLUDED.dead_at, purged_at = NULL
            WHERE requests.status <> 'done'
          RETURNING request_id`,
-        [requestId, JSON.stringify(error), info.attempts ?? null],
+        [
+          requestId,
+          JSON.stringify(error),
+          info.attempts ?? null,
+          info.group ?? null,
+          info.originQueue ?? null,
+          timeParam(info.firstFailure),
+          timeParam(info.deadAt),
+        ],
       ),
     );
     return rows.length > 0;
@@ -148,6 +170,18 @@ export class SqlResultStore implements ResultStore {
     );
     const row = rows[0];
     return row ? toRecord(row) : undefined;
+  }
+
+  listDead(query: DeadLetterQuery): Promise<DeadLetterRecord[]> {
+    return this.run(() => listDead(this.db, query));
+  }
+
+  deadGroups(query?: { queue?: string | undefined }): Promise<DeadGroupRecord[]> {
+    return this.run(() => deadGroups(this.db, query));
+  }
+
+  markPurged(requestIds: readonly string[]): Promise<number> {
+    return this.run(() => markPurged(this.db, requestIds));
   }
 
   async claimIdempotencyKey(input: ClaimInput): Promise<IdempotencyClaim> {

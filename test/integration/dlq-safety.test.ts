@@ -178,7 +178,7 @@ test('browsing (list, stats) is served from the store and never redelivers a dea
   }
   const m = await ch.get(DEAD, { noAck: true });
   assert.ok(m, 'the dead letter is still in its queue');
-  assert.is(m && m.properties.headers?.['x-delivery-count'], undefined, 'browsing delivered the dead letter (x-delivery-count grew)');
+  assert.is(m ? (m.properties.headers?.['x-delivery-count'] ?? 0) : 'no message', 0, 'browsing delivered the dead letter (x-delivery-count grew)');
 });
 
 test('a dead-letter queue that is gone answers 404 naming it, and the API keeps running', async () => {
