@@ -28,7 +28,13 @@ export async function queueOverview(mgmt: ManagementClient, compiled: CompiledTo
   );
   const byName = new Map((live ?? []).map((q) => [q.name, q]));
   const depth = (name: string | undefined) => (name ? (byName.get(name)?.messages ?? 0) : undefined);
-  return compiled.queues.map((q) => {
+  // Each job's main queue, then the queues that serve it (retry tiers, dead letters, events).
+  const mains = compiled.queues.filter((q) => !q.of);
+  const ordered = [
+    ...mains.flatMap((m) => [m, ...compiled.queues.filter((q) => q.of === m.name)]),
+    ...compiled.queues.filter((q) => q.of && !mains.some((m) => m.name === q.of)),
+  ];
+  return ordered.map((q) => {
     const l = byName.get(q.name);
     const route = compiled.routes[q.name];
     return {

@@ -46,7 +46,7 @@ function header(csrf: string, crumbs: Html | string = ''): Html {
 </header>
 <div id="flash" role="status"></div>
 <div id="progress" hidden><progress max="1" value="0"></progress> <span></span></div>
-<dialog id="confirm"><form method="dialog"><p></p><menu><button value="cancel">Cancel</button><button value="ok" class="danger" id="confirm-ok">Confirm</button></menu></form></dialog>`;
+<dialog id="confirm"><form method="dialog"><p></p><menu><button value="cancel">Cancel</button><button value="ok" id="confirm-ok">Confirm</button></menu></form></dialog>`;
 }
 
 export function queueRows(rows: readonly QueueRow[]): Html {

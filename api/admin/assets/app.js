@@ -74,7 +74,7 @@ async function purge(ids, name) {
   progress(0, ids.length, 'Exporting');
   const exp = await call(`${API}/export`, { ids });
   if (!exp.ok) throw new Error(exp.data.error?.message ?? `HTTP ${exp.status}`);
-  const blob = new Blob([exp.data.records.map((r) => JSON.stringify(r)).join('\n') + '\n'], { type: 'application/x-ndjson' });
+  const blob = new Blob([`${exp.data.records.map((r) => JSON.stringify(r)).join('\n')}\n`], { type: 'application/x-ndjson' });
   const a = document.createElement('a');
   a.href = URL.createObjectURL(blob);
   a.download = `dead-letters-${name}-${exp.data.exportedAt.replace(/[:.]/g, '-')}.jsonl`;
@@ -88,6 +88,10 @@ async function purge(ids, name) {
   return `Exported ${exp.data.count} to ${a.download}, then purged ${res.data.purged}.`;
 }
 
+function setBusy(busy) {
+  for (const b of document.querySelectorAll('button[data-action]')) b.disabled = busy;
+}
+
 async function act(button) {
   const action = button.dataset.action;
   const ids = await idsFor(button);
@@ -98,14 +102,14 @@ async function act(button) {
       ? `Replay ${ids.length} dead letter(s) of ${what} to their origin queue?`
       : `Purge ${ids.length} dead letter(s) of ${what}? An export downloads first; then they are removed for good.`;
   if (!(await confirmDialog(question, action === 'replay' ? 'Replay' : 'Export and purge'))) return;
-  document.querySelectorAll('button[data-action]').forEach((b) => (b.disabled = true));
+  setBusy(true);
   try {
     const text = action === 'replay' ? await replay(ids) : await purge(ids, button.dataset.group ?? 'selection');
     sessionStorage.setItem('flash', text);
     location.reload();
   } catch (err) {
     flash(`${action} failed: ${err.message}`, 'error');
-    document.querySelectorAll('button[data-action]').forEach((b) => (b.disabled = false));
+    setBusy(false);
   }
 }
 
