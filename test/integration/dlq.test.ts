@@ -152,7 +152,7 @@ test('the admin routes refuse without the token and answer with it', async () =>
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
     body: JSON.stringify({ ids: [one] }),
   });
-  assert.equal(await replay.json(), { matched: 1, replayed: 1, dryRun: false });
+  assert.equal(await replay.json(), { matched: 1, replayed: 1, failed: [], dryRun: false });
   assert.is((await statusOf(one)).status, 'queued');
 });
 
@@ -177,8 +177,15 @@ test('replay of one group moves exactly that group, and it ends done', async () 
 });
 
 test('a replay killed midway loses nothing: every message is dead, replayed, or both', async () => {
-  const proc = startWarren(['dlq', 'replay', '--group', groups.c, '--rate', '100'], env);
-  await new Promise((r) => setTimeout(r, 2500));
+  // LOG_LEVEL=info: one line per replayed message on stderr, the progress the kill waits for.
+  const proc = startWarren(['dlq', 'replay', '--group', groups.c, '--rate', '50'], { ...env, LOG_LEVEL: 'info' });
+  const replayedLines = () =>
+    proc
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"dead letter replayed"')).length;
+  // Killed once 10 of the 300 went (about 6 s before it would finish at 50/s), not after a fixed time.
+  await waitFor('10 dead letters replayed by the process about to be killed', () => (replayedLines() >= 10 ? true : undefined), 60_000, 20);
   proc.proc.kill('SIGKILL');
   await proc.stop();
   const stillDead = new Set(((await dlq(['list', '--limit', '5000'])) as Listed).deadLetters.map((d) => d.requestId));
