@@ -1,5 +1,4 @@
 import type { Server } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   aggregateMetrics,
@@ -32,6 +31,7 @@ import {
   type WorkerConfig,
   WorkerStoppedError,
 } from '../worker/index.ts';
+import { WARREN_BIN } from './paths.ts';
 
 export const WORKER_USAGE = `Usage: warren worker [--replicas N] [--concurrency C]
 
@@ -164,11 +164,10 @@ function addQueueGauges(registry: Registry, queues: readonly string[], config: W
 }
 
 async function supervise(replicas: number, concurrency: number, config: WorkerConfig, compiled: CompiledTopology, logger: Logger): Promise<number> {
-  const bin = fileURLToPath(new URL('../bin/warren.js', import.meta.url));
   const supervisor = new Supervisor({
     replicas,
     command: process.execPath,
-    args: [bin, 'worker', '--concurrency', String(concurrency)],
+    args: [WARREN_BIN, 'worker', '--concurrency', String(concurrency)],
     env: process.env,
     replicaEnv: REPLICA_ENV,
     logger,
