@@ -6,7 +6,6 @@ import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
 import { DEFAULT_WORKER_METRICS_PORT } from '../worker/index.ts';
 import { WARREN_BIN } from './paths.ts';
 
-
 const HOW_TO_GET_A_BROKER = `No RabbitMQ broker answers on 127.0.0.1:5672 and rabbitmq-server is not installed.
 Get one of these, then run npm start again:
   Debian/Ubuntu: sudo apt-get install -y rabbitmq-server && sudo rabbitmq-plugins enable rabbitmq_management
