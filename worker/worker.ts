@@ -174,6 +174,11 @@ export class Worker {
     return running;
   }
 
+  /** True while every job's consumer is subscribed (false while one waits for its queue). */
+  get consuming(): boolean {
+    return this.running.length > 0 && this.running.every((r) => r.consumer.consuming);
+  }
+
   /** Messages being handled now. */
   get inFlightCount(): number {
     return this.inFlight.size;
