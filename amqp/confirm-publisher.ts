@@ -98,13 +98,26 @@ export class ConfirmPublisher {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * Why a publish would be refused at once right now (no channel, blocked, the window full), or
+   * undefined: lets a caller skip work (a store row) for a request that cannot be sent.
+   */
+  refusal(): PublishNotConfirmedError | undefined {
+    const { channels, maxInFlight } = this.opts;
+    if (!channels.current) return new PublishNotConfirmedError('closed', 'no open channel to the broker (reconnecting)');
+    if (this.opts.failWhenBlocked && channels.blocked) return new PublishNotConfirmedError('blocked', 'the broker blocked the connection');
+    if (maxInFlight !== undefined && this.inFlight >= maxInFlight)
+      return new PublishNotConfirmedError('window-full', `${maxInFlight} publishes await confirmation`);
+    return undefined;
+  }
+
   publish(envelope: Envelope): Promise<void> {
     const { channels, maxInFlight } = this.opts;
     const metrics = this.opts.metrics;
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     const ch = channels.current;
     if (!ch) return this.refuse('closed', 'no open channel to the broker (reconnecting)');
-    if (this.opts.failWhenBlocked && channels.blocked) return this.refuse('blocked', 'the broker blocked the connection');
-    if (maxInFlight !== undefined && this.inFlight >= maxInFlight) return this.refuse('window-full', `${maxInFlight} publishes await confirmation`);
     const size = envelope.content.length;
     const maxBytes = this.opts.maxInFlightBytes ?? (maxInFlight === undefined ? Number.POSITIVE_INFINITY : DEFAULT_MAX_IN_FLIGHT_BYTES);
     if (this.inFlight > 0 && this.inFlightBytes + size > maxBytes) return this.refuse('window-full', 'too many bytes await confirmation');

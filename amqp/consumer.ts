@@ -179,7 +179,8 @@ export class Consumer {
 
   /**
    * Nacks on the delivering channel (requeue by default), at once; false when that channel is
-   * gone. `requeue: false` dead-letters through the queue's dead-letter exchange.
+   * gone. For requeues that are not the message's fault (a shutdown): RabbitMQ 4.3 does not count
+   * basic.nack toward the delivery limit.
    */
   nack(delivery: Delivery, requeue = true): boolean {
     if (!this.claim(delivery)) return false;
@@ -189,6 +190,23 @@ export class Consumer {
     } catch (err) {
       // amqplib throws IllegalOperationError when the channel closed in the meantime.
       this.log.debug({ err }, 'nack on a closed channel skipped');
+      return false;
+    }
+  }
+
+  /**
+   * Rejects on the delivering channel (basic.reject), at once; false when that channel is gone.
+   * Used to requeue a message whose own processing failed: RabbitMQ 4.3 counts basic.reject
+   * toward a quorum queue's delivery limit and basic.nack not, so a message that keeps failing
+   * this way still ends dead instead of looping. (3.10 to 4.2 count both.)
+   */
+  reject(delivery: Delivery, requeue = true): boolean {
+    if (!this.claim(delivery)) return false;
+    try {
+      delivery.source.channel.reject(delivery.message, requeue);
+      return true;
+    } catch (err) {
+      this.log.debug({ err }, 'reject on a closed channel skipped');
       return false;
     }
   }

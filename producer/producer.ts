@@ -15,7 +15,7 @@ import {
   WarrenError,
 } from '../core/index.ts';
 import { type CompiledJob, type CompiledTopology, jobFor, loadCompiledTopology } from '../topology/index.ts';
-import { enqueueErrorOf, JobValidationError } from './errors.ts';
+import { type EnqueueError, enqueueErrorOf, JobValidationError } from './errors.ts';
 
 /** A job as the producer needs it: its name (or queue) and, optionally, the schema its data must pass. */
 export interface JobRef {
@@ -108,6 +108,12 @@ export class Producer {
     const headers = options.idempotencyKey === undefined ? options.headers : { ...options.headers, [IDEMPOTENCY_HEADER]: options.idempotencyKey };
     await this.publish(compiled, requestId, value, headers);
     return requestId;
+  }
+
+  /** Why a publish for `job` would be refused at once now (EnqueueError), or undefined. */
+  refusal(job: CompiledJob, requestId: string): EnqueueError | undefined {
+    const refused = this.publisher.refusal();
+    return refused ? (enqueueErrorOf(refused, job.name, requestId) as EnqueueError) : undefined;
   }
 
   /**
