@@ -33,11 +33,18 @@ export interface ConfirmPublisherOptions {
   failWhenBlocked?: boolean;
   logger: Logger;
   metrics?: PublishMetrics;
+  /**
+   * Called when a publish reached its deadline and the broker answered nothing at all since it was
+   * sent: the link is silent (a node cut off without a TCP reset), not just slow. The owner drops
+   * the connection so the next node in the URL list takes over, instead of waiting for heartbeats.
+   */
+  onSilent?: () => void;
 }
 
 const DEFAULT_MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 
 interface Pending {
+  sentAt: number;
   deadline: number;
   exchange: string;
   fail: (err: PublishNotConfirmedError) => void;
@@ -66,6 +73,9 @@ export class ConfirmPublisher {
   /** Per channel: returned messages not yet matched to their confirm, counted by returnKey. */
   private readonly returned = new WeakMap<ConfirmChannel, Map<string, number>>();
   private idleWaiters: Array<() => void> = [];
+  /** When the broker last answered a publish (confirm, nack or a failed callback). */
+  private lastAnswerAt = 0;
+  private silentReportedAt = Number.NEGATIVE_INFINITY;
   private sequence = 0;
   /** Sent and not yet answered by the broker (a publish given up at its deadline still counts). */
   private inFlight = 0;
@@ -135,11 +145,13 @@ export class ConfirmPublisher {
         if (err) reject(err);
         else resolve();
       };
-      this.pending.set(id, { deadline: performance.now() + this.opts.timeoutMs, exchange: envelope.exchange, fail: settle });
+      const sentAt = performance.now();
+      this.pending.set(id, { sentAt, deadline: sentAt + this.opts.timeoutMs, exchange: envelope.exchange, fail: settle });
       this.inFlight += 1;
       this.inFlightBytes += size;
       this.armSweeper();
       const answered = () => {
+        this.lastAnswerAt = performance.now();
         this.inFlight -= 1;
         this.inFlightBytes -= size;
       };
@@ -221,9 +233,17 @@ export class ConfirmPublisher {
     const every = Math.max(20, Math.min(1000, Math.floor(timeoutMs / 10)));
     this.sweeper = setInterval(() => {
       const now = performance.now();
+      let silent = false;
       for (const p of this.pending.values()) {
         if (p.deadline > now) break;
+        if (p.sentAt >= this.lastAnswerAt) silent = true;
         p.fail(new PublishNotConfirmedError('timeout', `publish to exchange "${p.exchange}" not confirmed within ${timeoutMs} ms`));
+      }
+      // At most once per timeout: a new connection gets its own chance to answer.
+      if (silent && this.opts.onSilent && now - this.silentReportedAt >= timeoutMs) {
+        this.silentReportedAt = now;
+        this.log.warn({ timeoutMs }, 'the broker answered nothing within the confirm deadline; dropping the connection for the next node');
+        this.opts.onSilent();
       }
       if (this.pending.size === 0) {
         clearInterval(this.sweeper);

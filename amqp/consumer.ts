@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { AmqpConnectionManager, Logger } from '../core/index.ts';
 import { ackBarrier } from './ack-barrier.ts';
+import { bounded } from './bounded.ts';
 import { ChannelHolder } from './channel-holder.ts';
 import { exists } from './passive.ts';
 
@@ -252,12 +253,8 @@ export class Consumer {
     this.stopping.abort();
     const source = this.source;
     if (!source?.open || !source.consumerTag) return;
-    try {
-      await source.channel.cancel(source.consumerTag);
-    } catch (err) {
-      // A channel that closed meanwhile has no consumer left to cancel.
-      this.log.debug({ err }, 'cancel on a closed channel skipped');
-    }
+    // A channel that closed meanwhile has no consumer left to cancel; a silent node never answers.
+    await bounded(source.channel.cancel(source.consumerTag), 'consumer cancel', this.log);
   }
 
   /** Sends the acks decided so far, waits until the broker has read them, and closes the channel. */

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { ConfirmChannel } from 'amqplib';
 import { pino } from 'pino';
-import { ChannelHolder, type ConfirmChannelSource, ConfirmPublisher, exists } from '../amqp/index.ts';
+import { ChannelHolder, type ConfirmChannelSource, ConfirmPublisher, dropConnection, exists } from '../amqp/index.ts';
 import {
   type AmqpConnectionManager,
   ConfigError,
@@ -42,6 +42,8 @@ export interface ProducerSettings {
   /** A confirm deadline; past it enqueue fails with TIMEOUT (outcome unknown). Default 5000. */
   publishTimeoutMs?: number | undefined;
   metrics?: PublishMetrics | undefined;
+  /** Called when the broker answers nothing within a confirm deadline (see ConfirmPublisher's onSilent). */
+  onSilent?: (() => void) | undefined;
 }
 
 const IDEMPOTENCY_HEADER = 'x-warren-idempotency-key';
@@ -67,6 +69,7 @@ export class Producer {
       failWhenBlocked: true,
       logger: settings.logger,
       ...(settings.metrics ? { metrics: settings.metrics } : {}),
+      ...(settings.onSilent ? { onSilent: settings.onSilent } : {}),
     });
     for (const ref of settings.jobs ?? []) {
       if (ref.schema) this.schemas.set(this.job(ref.queue).name, ref.schema);
@@ -227,6 +230,7 @@ export async function createProducer(options: CreateProducerOptions): Promise<Pr
     maxInFlight: options.maxInFlight,
     publishTimeoutMs: options.publishTimeoutMs,
     metrics: options.metrics ? new PublishMetrics(options.metrics) : undefined,
+    onSilent: () => dropConnection(manager, 'the broker answered nothing within the confirm deadline', logger),
   });
   producer.closeWith(closeAll);
   return producer;
