@@ -1,10 +1,10 @@
 import type amqplib from 'amqplib';
-import { BROKER_DEATH_HEADERS, copyProperties, HEADERS, type Logger } from '../../core/index.ts';
+import { ConfirmPublisher } from '../../amqp/index.ts';
+import { BROKER_DEATH_HEADERS, copyProperties, HEADERS, type Logger, PublishNotConfirmedError } from '../../core/index.ts';
 import type { CompiledTopology } from '../../topology/index.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { DeadLetterOperationError } from './errors.ts';
 import { digestOf, type ExportEntries, idOf } from './export-token.ts';
-import { ReplayPublisher } from './replay-publisher.ts';
 import { type DeadLetterSource, type HeldMessage, MAX_BROWSE, withHeldMessages } from './session.ts';
 
 export { MAX_BROWSE } from './session.ts';
@@ -129,7 +129,13 @@ export class DeadLetterQueues {
     result: ReplayResult,
     options: ReplayOptions,
   ): Promise<amqplib.ConsumeMessage[]> {
-    const pub = await ReplayPublisher.open(conn, this.logger);
+    // Mandatory, one at a time: a copy no queue takes (the origin queue was deleted or renamed)
+    // comes back before its confirm and the publisher fails it as `unroutable`. Without
+    // `mandatory` the default exchange drops it and confirms anyway, and acking the dead letter
+    // then loses it.
+    const confirmCh = await conn.createConfirmChannel();
+    confirmCh.on('error', (err: Error) => this.logger.warn({ err: { message: err.message } }, 'replay channel closed by the broker'));
+    const pub = new ConfirmPublisher({ channels: { current: confirmCh, blocked: false }, timeoutMs: REPLAY_CONFIRM_MS, logger: this.logger });
     const gapMs = options.ratePerSecond ? 1000 / options.ratePerSecond : 0;
     const acked: amqplib.ConsumeMessage[] = [];
     try {
@@ -140,7 +146,8 @@ export class DeadLetterQueues {
         for (const h of RESET_HEADERS) delete headers[h];
         headers[HEADERS.replays] = dl.replays + 1;
         const log = { requestId: dl.requestId, queue, group: dl.fingerprint.id, reason: dl.reason };
-        if (await pub.publish(queue, msg.content, copyProperties(msg.properties, headers))) {
+        const props = { ...copyProperties(msg.properties, headers), mandatory: true };
+        if (await routed(pub.publish({ exchange: '', routingKey: queue, content: msg.content, options: props }))) {
           ch.ack(msg);
           acked.push(msg);
           result.replayed++;
@@ -156,7 +163,8 @@ export class DeadLetterQueues {
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       }
     } finally {
-      await pub.close();
+      pub.close();
+      await confirmCh.close().catch(() => undefined);
     }
     return acked;
   }
@@ -201,6 +209,20 @@ export class DeadLetterQueues {
     const run = this.tail.then(fn, fn);
     this.tail = run.catch(() => undefined);
     return run;
+  }
+}
+
+/** How long one replayed message may wait for its confirm. */
+const REPLAY_CONFIRM_MS = 10_000;
+
+/** True once confirmed, false when it came back unroutable; other failures end the replay. */
+async function routed(publish: Promise<void>): Promise<boolean> {
+  try {
+    await publish;
+    return true;
+  } catch (err) {
+    if (err instanceof PublishNotConfirmedError && err.reason === 'unroutable') return false;
+    throw err;
   }
 }
 
