@@ -1,9 +1,10 @@
 // test-timeout-ms: 240000
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqplib from 'amqplib';
+import pg from 'pg';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -21,6 +22,9 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TOPOLOGY = join(ROOT, 'test/fixtures/worker-topology.yaml');
 const ORIGIN = 'processing.requests';
 const DEAD = 'processing.requests.dead';
+// PostgreSQL (a schema of its own): it starts in a second where a fresh embedded store takes tens on a busy machine.
+const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+const SCHEMA = `warren_console_${randomBytes(4).toString('hex')}`;
 const TOKEN = 'console-test-token-0123456789';
 const SHOTS = process.env.SCREENSHOTS !== '0';
 let vh: TestVhost;
@@ -44,7 +48,16 @@ test.before(
     if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
     vh = await within(10_000, 'vhost', createTestVhost('console'));
     dir = mkdtempSync(join(tmpdir(), 'warren-console-'));
-    const env = { AMQP_URL: vh.url, AMQP_MANAGEMENT_URL: vh.managementUrl, TOPOLOGY, DATA_DIR: dir, ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'warn' };
+    const env = {
+      AMQP_URL: vh.url,
+      AMQP_MANAGEMENT_URL: vh.managementUrl,
+      TOPOLOGY,
+      DATA_DIR: dir,
+      ADMIN_TOKEN: TOKEN,
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: PG_URL,
+      DATABASE_SCHEMA: SCHEMA,
+    };
     await applyTopology({ amqpUrl: vh.url, managementUrl: vh.managementUrl, compiled: loadCompiledTopology(TOPOLOGY) });
     api = await startApi(env);
 
@@ -87,6 +100,10 @@ test.after(async () => {
   killAll();
   await vh?.cleanup();
   rmSync(dir, { recursive: true, force: true });
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  await c.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`);
+  await c.end();
 });
 
 test('the console asks for the token and a wrong one sees nothing', async () => {

@@ -1,8 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqplib from 'amqplib';
+import pg from 'pg';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HEADERS } from '../../core/index.ts';
@@ -19,6 +20,9 @@ import { killAll, ROOT, runWarren, startApi, type WarrenProcess } from '../helpe
 const TOPOLOGY = join(ROOT, 'test/fixtures/worker-topology.yaml');
 const ORIGIN = 'processing.requests';
 const DEAD = 'processing.requests.dead';
+// PostgreSQL (a schema of its own): it starts in a second where a fresh embedded store takes tens on a busy machine.
+const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+const SCHEMA = `warren_console_${randomBytes(4).toString('hex')}`;
 const TOKEN = 'test-admin-token-safety-0123';
 let vh: TestVhost;
 let dir: string;
@@ -84,7 +88,16 @@ test.before(
   loud(async () => {
     vh = await within(10_000, 'vhost', createTestVhost('dlqsafe'));
     dir = mkdtempSync(join(tmpdir(), 'warren-dlqsafe-'));
-    env = { AMQP_URL: vh.url, AMQP_MANAGEMENT_URL: vh.managementUrl, TOPOLOGY, DATA_DIR: dir, ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'warn' };
+    env = {
+      AMQP_URL: vh.url,
+      AMQP_MANAGEMENT_URL: vh.managementUrl,
+      TOPOLOGY,
+      DATA_DIR: dir,
+      ADMIN_TOKEN: TOKEN,
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: PG_URL,
+      DATABASE_SCHEMA: SCHEMA,
+    };
     await applyTopology({ amqpUrl: vh.url, managementUrl: vh.managementUrl, compiled: loadCompiledTopology(TOPOLOGY) });
     api = await startApi(env);
     conn = await amqplib.connect(vh.url);
@@ -98,6 +111,10 @@ test.after(async () => {
   killAll();
   await vh?.cleanup();
   rmSync(dir, { recursive: true, force: true });
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  await c.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`);
+  await c.end();
 });
 
 test('a replay to an origin queue that is gone keeps the dead letter and names the queue (CLI and HTTP)', async () => {
