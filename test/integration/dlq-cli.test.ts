@@ -1,8 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqplib from 'amqplib';
+import pg from 'pg';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HEADERS } from '../../core/index.ts';
@@ -16,6 +17,8 @@ import { ROOT, runWarren } from '../helpers/warren-process.ts';
  * warn unless LOG_LEVEL asks for more, and --json stays one JSON document on stdout.
  */
 const TOPOLOGY = join(ROOT, 'test/fixtures/worker-topology.yaml');
+const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+const SCHEMA = `warren_dlqcli_${randomBytes(4).toString('hex')}`;
 let vh: TestVhost;
 let dir: string;
 let env: Record<string, string | undefined>;
@@ -40,7 +43,15 @@ test.before(
     vh = await within(10_000, 'vhost', createTestVhost('dlqcli'));
     dir = mkdtempSync(join(tmpdir(), 'warren-dlqcli-'));
     // LOG_LEVEL unset (a CI shell may export one): the commands' own default is under test.
-    env = { AMQP_URL: vh.url, AMQP_MANAGEMENT_URL: vh.managementUrl, TOPOLOGY, DATA_DIR: dir, LOG_LEVEL: undefined };
+    env = {
+      AMQP_URL: vh.url,
+      AMQP_MANAGEMENT_URL: vh.managementUrl,
+      TOPOLOGY,
+      DATA_DIR: dir,
+      LOG_LEVEL: undefined,
+      DATABASE_URL: PG_URL,
+      DATABASE_SCHEMA: SCHEMA,
+    };
     await applyTopology({ amqpUrl: vh.url, managementUrl: vh.managementUrl, compiled: loadCompiledTopology(TOPOLOGY) });
   }),
 );
@@ -48,6 +59,10 @@ test.before(
 test.after(async () => {
   await vh?.cleanup();
   rmSync(dir, { recursive: true, force: true });
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  await c.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`);
+  await c.end();
 });
 
 test('dlq refuses a DATABASE_SCHEMA the API refuses, with the same message', async () => {
@@ -87,6 +102,22 @@ test('--json prints one JSON document on stdout (replay and purge)', async () =>
   assert.equal((JSON.parse(purge.stdout) as { purged: number }).purged, 2);
   const human = await runWarren(['dlq', 'purge', '--all', '--yes'], env);
   assert.is(human.stdout, 'purged 0 dead letter(s)\n');
+});
+
+test('with the embedded store held by a running API, list reads the queues and says so on stderr', async () => {
+  await deadLetters(1);
+  const held = mkdtempSync(join(tmpdir(), 'warren-dlqcli-held-'));
+  // The lock a running API holds on its embedded store (this live process stands in for it).
+  writeFileSync(join(held, 'store.lock'), String(process.pid));
+  try {
+    const r = await runWarren(['dlq', 'list', '--json'], { ...env, DATABASE_URL: undefined, DATABASE_SCHEMA: undefined, DATA_DIR: held });
+    assert.is(r.code, 0, r.output);
+    const doc = JSON.parse(r.stdout) as { source: string; count: number };
+    assert.equal([doc.source, doc.count], ['queue', 1]);
+    assert.match(r.stderr, /note: .*in use by process \d+.*reading the dead-letter queues instead of the store/);
+  } finally {
+    rmSync(held, { recursive: true, force: true });
+  }
 });
 
 test.run();
