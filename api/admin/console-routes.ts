@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Logger, ManagementClient } from '../../core/index.ts';
@@ -118,10 +117,9 @@ export function consoleRouter(o: ConsoleOptions): Router {
   return router;
 }
 
-/** The script and stylesheet: next to this file in a checkout; `dist/` builds find the sources' copy. */
+/** The script and stylesheet, beside this file (`npm run build` copies them into dist/). */
 function assetsDir(): string {
-  const candidates = ['./assets/', '../../../api/admin/assets/'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
-  return candidates.find((d) => existsSync(`${d}app.js`)) ?? (candidates[0] as string);
+  return fileURLToPath(new URL('./assets/', import.meta.url));
 }
 
 /** `/api/v1/admin/queues`: the live queue table's data. */
