@@ -57,10 +57,31 @@ export async function withHeldMessages(
     // the "removed" messages come back (34 of 300 acks applied); after a round trip, all are.
     if (acked.length > 0) await ch.checkQueue(queue);
     await ch.close();
+    if (msgs.length > acked.length) await untilReturned(conn, queue, msgs.length - acked.length);
   } catch (err) {
     throw classifyBrokerError(err, queue);
   } finally {
     await conn.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Waits (bounded) until the messages a closed channel held are ready again. A quorum queue
+ * requeues them after the close returns, not before: a session that starts at once (the purge
+ * right after its export) would otherwise count them out and miss them. Gives up quietly at the
+ * deadline: nothing is lost either way, the next session just sees fewer.
+ */
+async function untilReturned(conn: amqplib.ChannelModel, queue: string, held: number, ms = 3000): Promise<void> {
+  const ch = await conn.createChannel();
+  ch.on('error', () => undefined);
+  try {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      if ((await ch.checkQueue(queue)).messageCount >= held) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    await ch.close().catch(() => undefined);
   }
 }
 

@@ -1,6 +1,6 @@
 // test-timeout-ms: 240000
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqplib from 'amqplib';
@@ -187,6 +187,43 @@ test('Replay, confirmed, moves all 20 back to their origin queue', async () => {
     { timeout: 30_000 },
   );
   await shot('after-replay');
+});
+
+test('Purge downloads the export first, then removes exactly what it holds', async () => {
+  const conn = await amqplib.connect(vh.url);
+  const ch = await conn.createConfirmChannel();
+  const doomed = [randomUUID(), randomUUID(), randomUUID()];
+  for (const id of doomed) {
+    ch.publish('processing.requests.dlx', '', Buffer.from('{}'), {
+      persistent: true,
+      messageId: id,
+      headers: { 'x-warren-reason': 'permanent', 'x-warren-error-message': 'account closed', 'x-warren-origin-queue': ORIGIN },
+    });
+  }
+  await ch.waitForConfirms();
+  await conn.close();
+  await waitFor('a group of 3 on the page', async () => {
+    await page.goto(`${api?.base}/admin`);
+    return (
+      await page
+        .locator('#groups td.count')
+        .first()
+        .textContent()
+        .catch(() => '')
+    )?.trim() === '3'
+      ? true
+      : undefined;
+  });
+  await page.click('#groups button[data-action="purge"]');
+  await page.waitForSelector('dialog#confirm[open]');
+  assert.match((await page.textContent('dialog#confirm p')) ?? '', /Purge 3 dead letter.*export downloads first/);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#confirm-ok')]);
+  const path = await download.path();
+  const lines = readFileSync(path, 'utf8').trim().split('\n');
+  assert.equal(lines.map((l) => (JSON.parse(l) as { requestId: string }).requestId).sort(), [...doomed].sort());
+  await page.waitForSelector('#flash.ok');
+  assert.match((await page.textContent('#flash')) ?? '', /Exported 3 .* then purged 3/);
+  await waitFor('the dead-letter queue empty', async () => ((await depth(DEAD)) === 0 ? true : undefined), 30_000, 250);
 });
 
 test('sign-out ends the session', async () => {

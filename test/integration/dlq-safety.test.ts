@@ -6,7 +6,8 @@ import amqplib from 'amqplib';
 import pg from 'pg';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HEADERS } from '../../core/index.ts';
+import { DeadLetterQueues } from '../../api/index.ts';
+import { createLogger, HEADERS } from '../../core/index.ts';
 import { applyTopology, loadCompiledTopology } from '../../topology/index.ts';
 import { createTestVhost, loud, type TestVhost, waitFor, within } from '../helpers/broker.ts';
 import { killAll, ROOT, runWarren, startApi, type WarrenProcess } from '../helpers/warren-process.ts';
@@ -209,6 +210,16 @@ test('a dead-letter queue that is gone answers 404 naming it, and the API keeps 
   assert.match(((await replay.json()) as { error: { message: string } }).error.message, /processing\.requests\.dead/);
   assert.is((await fetch(`${api?.base}/healthz`)).status, 200, 'the API still answers');
   assert.is(api?.proc.exitCode, null, 'the API did not exit');
+});
+
+test('an unreachable broker is a 503 naming the queue, not a crash', async () => {
+  const dlq = new DeadLetterQueues('amqp://guest:guest@127.0.0.1:1', loadCompiledTopology(TOPOLOGY), createLogger({ name: 'test', level: 'silent' }));
+  const err = await dlq.browse({ all: true }).then(
+    () => undefined,
+    (e: unknown) => e as { status?: number; message?: string },
+  );
+  assert.is(err?.status, 503);
+  assert.match(err?.message ?? '', /processing\.requests\.dead/);
 });
 
 test.run();
