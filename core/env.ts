@@ -12,7 +12,9 @@ export function readEnv<S extends z.ZodRawShape>(shape: S, env: NodeJS.ProcessEn
   if (!result.success) {
     const issue = result.error.issues[0];
     const variable = String(issue?.path[0] ?? '(env)');
-    throw new ConfigError(variable, `${issue?.message ?? 'invalid'} (got ${JSON.stringify(env[variable] ?? null)})`);
+    // The value is never echoed: a malformed DATABASE_URL holds a password, a short ADMIN_TOKEN
+    // is the token itself, and config errors end up in logs and CI output.
+    throw new ConfigError(variable, issue?.message ?? 'invalid');
   }
   return Object.freeze(result.data);
 }

@@ -87,4 +87,29 @@ test('AMQP_MANAGEMENT_URL: read the same way by the API and the worker', () => {
   }
 });
 
+test('no config error prints the value it refused (a password, a token)', () => {
+  const secret = 'Sup3rS3cretVa1ue';
+  const bad: Array<[string, string]> = [
+    ['DATABASE_URL', `mysql://warren:${secret}@db:3306/x`],
+    ['ADMIN_TOKEN', secret.slice(0, 12)],
+    ['AMQP_URL', `http://guest:${secret}@h:5672`],
+    ['AMQP_MANAGEMENT_URL', `ftp://guest:${secret}@h`],
+    ['API_BODY_LIMIT', secret],
+  ];
+  for (const read of [readApiConfig, readWorkerConfig]) {
+    for (const [variable, value] of bad) {
+      if (read === readWorkerConfig && (variable === 'DATABASE_URL' || variable === 'ADMIN_TOKEN' || variable === 'API_BODY_LIMIT')) continue;
+      try {
+        read({ [variable]: value });
+        assert.unreachable(`${variable} was accepted`);
+      } catch (err) {
+        assert.instance(err, ConfigError);
+        const shown = `${String(err)} ${(err as Error).stack ?? ''} ${JSON.stringify(err)}`;
+        assert.ok(shown.includes(variable), `the error names ${variable}: ${String(err)}`);
+        assert.not.ok(shown.includes(secret.slice(0, 12)), `the error for ${variable} prints its value: ${String(err)}`);
+      }
+    }
+  }
+});
+
 test.run();
