@@ -1,5 +1,6 @@
 import type { Topology } from './load.ts';
 import type { QueueSpec } from './schema.ts';
+import { lossWarnings } from './validate.ts';
 
 /**
  * The compiler: a pure function from validated intent to concrete declarations. Shorthand
@@ -75,6 +76,7 @@ export function compileTopology(topo: Topology): CompiledTopology {
     out.exchanges.push({ name, type: ex.type, durable: ex.durable });
   }
   for (const [name, spec] of Object.entries(topo.queues)) compileQueue(name, spec, out);
+  out.warnings.push(...lossWarnings(topo));
   for (const b of topo.bindings) out.bindings.push({ exchange: b.exchange, queue: b.queue, routingKey: b.routingKey });
   for (const b of topo.bindings) {
     const r = out.routes[b.queue];
