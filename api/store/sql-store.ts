@@ -1,7 +1,17 @@
-import { PermanentError } from '../../core/index.ts';
+import { DEFAULT_RETENTION, PermanentError } from '../../core/index.ts';
 import { StoreUnavailableError } from '../errors.ts';
 import { GroupCommit } from './group-commit.ts';
-import type { ClaimInput, DeadInfo, IdempotencyClaim, RequestRecord, RequestStatus, ResultInput, ResultStore } from './result-store.ts';
+import type {
+  ClaimInput,
+  DeadInfo,
+  IdempotencyClaim,
+  PurgeCounts,
+  RequestRecord,
+  RequestStatus,
+  ResultInput,
+  ResultStore,
+  StoreRetention,
+} from './result-store.ts';
 import { type SqlClient, sqlStateOf } from './sql-client.ts';
 
 interface RequestRow {
@@ -18,7 +28,19 @@ interface KeyRow {
   request_id: string;
   fingerprint: string;
   state: 'pending' | 'accepted' | 'released';
+  expired: boolean;
 }
+
+export interface SqlStoreOptions {
+  retention?: Partial<StoreRetention> | undefined;
+  /** Milliseconds since the epoch; retention cutoffs are computed from it (a test clock). */
+  clock?: () => number;
+  /** A sweep that failed (it runs again at the next interval). */
+  onSweepError?: (err: unknown) => void;
+}
+
+/** Rows one purge statement deletes at most: a sweep never holds long locks on a big backlog. */
+const PURGE_BATCH = 5000;
 
 /**
  * The ResultStore on any PostgreSQL dialect the SqlClient speaks (PGlite or a server). Every
@@ -29,9 +51,27 @@ export class SqlResultStore implements ResultStore {
   private readonly accepts: GroupCommit<string>;
   private readonly forgets: GroupCommit<string>;
   private readonly results: GroupCommit<ResultInput, boolean | Error>;
+  private readonly retention: StoreRetention;
+  private readonly clock: () => number;
+  private readonly sweeper: NodeJS.Timeout | undefined;
+  private sweeping = false;
 
-  constructor(db: SqlClient) {
+  constructor(db: SqlClient, options: SqlStoreOptions = {}) {
     this.db = db;
+    this.retention = { ...DEFAULT_RETENTION, ...stripUndefined(options.retention ?? {}) };
+    this.clock = options.clock ?? Date.now;
+    if (this.retention.sweepIntervalMs > 0) {
+      this.sweeper = setInterval(() => {
+        if (this.sweeping) return;
+        this.sweeping = true;
+        this.purgeExpired()
+          .catch((err: unknown) => options.onSweepError?.(err))
+          .finally(() => {
+            this.sweeping = false;
+          });
+      }, this.retention.sweepIntervalMs);
+      this.sweeper.unref();
+    }
     /** One statement per batch of requestIds, given as the text[] $1. */
     const byIds = (sql: string) => new GroupCommit<string>((ids) => this.db.query(sql, [ids]).then(() => ids.map(() => undefined)));
     this.accepts = byIds(`INSERT INTO requests (request_id, status) SELECT DISTINCT unnest($1::text[]), 'queued' ON CONFLICT (request_id) DO NOTHING`);
@@ -160,8 +200,24 @@ export class SqlResultStore implements ResultStore {
           [input.key, input.requestId, input.fingerprint],
         );
         if (inserted[0]) return { kind: 'owner', requestId: inserted[0].request_id };
-        const existing = (await this.db.query<KeyRow>('SELECT request_id, fingerprint, state FROM idempotency_keys WHERE key = $1', [input.key]))[0];
+        const expiredBefore = this.keyCutoff();
+        const existing = (
+          await this.db.query<KeyRow>('SELECT request_id, fingerprint, state, created_at < $2::timestamptz AS expired FROM idempotency_keys WHERE key = $1', [
+            input.key,
+            expiredBefore,
+          ])
+        )[0];
         if (!existing) continue;
+        if (existing.expired) {
+          // Past its window the key is forgotten: it starts a new request, whatever its old body.
+          const renewed = await this.db.query<{ request_id: string }>(
+            `UPDATE idempotency_keys SET request_id = $2, fingerprint = $3, state = 'pending', created_at = now(), updated_at = now()
+             WHERE key = $1 AND created_at < $4::timestamptz RETURNING request_id`,
+            [input.key, input.requestId, input.fingerprint, expiredBefore],
+          );
+          if (renewed[0]) return { kind: 'owner', requestId: renewed[0].request_id };
+          continue;
+        }
         if (existing.fingerprint !== input.fingerprint) return { kind: 'mismatch' };
         if (existing.state === 'accepted') return { kind: 'accepted', requestId: existing.request_id };
         const taken = await this.db.query<{ request_id: string }>(
@@ -188,11 +244,46 @@ export class SqlResultStore implements ResultStore {
     );
   }
 
+  async purgeExpired(): Promise<PurgeCounts> {
+    const counts: PurgeCounts = { requests: 0, idempotencyKeys: 0 };
+    const now = this.clock();
+    if (this.retention.requestsMs > 0) {
+      counts.requests = await this.purge(
+        `DELETE FROM requests WHERE request_id IN (
+           SELECT request_id FROM requests WHERE status IN ('done', 'dead') AND updated_at < $1::timestamptz LIMIT ${PURGE_BATCH})`,
+        new Date(now - this.retention.requestsMs).toISOString(),
+      );
+    }
+    counts.idempotencyKeys = await this.purge(
+      `DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE created_at < $1::timestamptz LIMIT ${PURGE_BATCH})`,
+      this.keyCutoff(),
+    );
+    return counts;
+  }
+
+  /** One bounded statement at a time until a batch comes back short. */
+  private async purge(sql: string, cutoff: string): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const deleted = (
+        await this.run(() => this.db.query<{ n: number }>(`WITH gone AS (${sql} RETURNING 1) SELECT count(*)::int AS n FROM gone`, [cutoff]))
+      )[0];
+      const n = Number(deleted?.n ?? 0);
+      total += n;
+      if (n < PURGE_BATCH) return total;
+    }
+  }
+
+  private keyCutoff(): string {
+    return new Date(this.clock() - this.retention.idempotencyKeysMs).toISOString();
+  }
+
   async ping(): Promise<void> {
     await this.run(() => this.db.query('SELECT 1 AS ok'));
   }
 
   close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
     return this.db.close();
   }
 
@@ -211,6 +302,10 @@ export class SqlResultStore implements ResultStore {
       throw new StoreUnavailableError('the store did not complete the operation', { cause: err });
     }
   }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function toJson(value: unknown): string | null {
