@@ -30,7 +30,9 @@ export function atLeast(v: BrokerVersion, major: number, minor = 0): boolean {
  * message past it when there is no dead-letter target (rabbitmq-server#11937). Warren's side
  * queues (.dead, .dead.events, retry tiers) and main queues without a dead letter are read by
  * consumers that requeue on a store or broker outage: on 4.x each gets `x-delivery-limit: -1`
- * (unlimited, the 3.x behaviour), which 3.x itself refuses as an argument, hence the branch.
+ * (unlimited, the 3.x behaviour). Never on 3.x: 3.10 accepts -1 but reads it as a limit already
+ * passed, and drops the message at its first requeue (measured on 3.10.8), hence the branch, and
+ * an unknown version is treated as 3.x.
  */
 export const UNLIMITED_DELIVERIES = -1;
 export const DEFAULT_DELIVERY_LIMIT_4X = 20;

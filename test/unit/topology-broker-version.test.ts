@@ -17,11 +17,12 @@ test('versions from server properties', () => {
   assert.is(parseBrokerVersion(undefined), undefined);
 });
 
-test('3.x: declarations unchanged (3.x refuses x-delivery-limit -1 and has no default limit)', () => {
+test('3.x and unknown versions: declarations unchanged, never -1 (3.10 drops a message at its first requeue under -1)', () => {
   for (const v of ['3.10.8', '3.13.7', undefined]) {
     const a = adaptToBroker(compiled, v === undefined ? undefined : parseBrokerVersion(v));
     assert.is(a.compiled, compiled);
     assert.equal(a.notes, []);
+    for (const q of a.compiled.queues) assert.is.not(q.arguments['x-delivery-limit'], -1, q.name);
   }
 });
 
