@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import amqplib from 'amqplib';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import amqplib from 'amqplib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { applyTopology, compileTopology, DEFAULT_TOPOLOGY, loadTopology } from '../../topology/index.ts';
