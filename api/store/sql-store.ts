@@ -1,4 +1,4 @@
-import { DEFAULT_RETENTION, PermanentError } from '../../core/index.ts';
+import { PermanentError } from '../../core/index.ts';
 import { StoreUnavailableError } from '../errors.ts';
 import { GroupCommit } from './group-commit.ts';
 import type {
@@ -12,6 +12,7 @@ import type {
   ResultStore,
   StoreRetention,
 } from './result-store.ts';
+import { keyCutoff, purgeExpired, retentionWith, startSweeper } from './retention.ts';
 import { type SqlClient, sqlStateOf } from './sql-client.ts';
 
 interface RequestRow {
@@ -39,9 +40,6 @@ export interface SqlStoreOptions {
   onSweepError?: (err: unknown) => void;
 }
 
-/** Rows one purge statement deletes at most: a sweep never holds long locks on a big backlog. */
-const PURGE_BATCH = 5000;
-
 /**
  * The ResultStore on any PostgreSQL dialect the SqlClient speaks (PGlite or a server). Every
  * precedence rule is a WHERE clause on an upsert, so replicas and redeliveries need no locks.
@@ -53,25 +51,13 @@ export class SqlResultStore implements ResultStore {
   private readonly results: GroupCommit<ResultInput, boolean | Error>;
   private readonly retention: StoreRetention;
   private readonly clock: () => number;
-  private readonly sweeper: NodeJS.Timeout | undefined;
-  private sweeping = false;
+  private readonly stopSweeper: () => void;
 
   constructor(db: SqlClient, options: SqlStoreOptions = {}) {
     this.db = db;
-    this.retention = { ...DEFAULT_RETENTION, ...stripUndefined(options.retention ?? {}) };
+    this.retention = retentionWith(options.retention);
     this.clock = options.clock ?? Date.now;
-    if (this.retention.sweepIntervalMs > 0) {
-      this.sweeper = setInterval(() => {
-        if (this.sweeping) return;
-        this.sweeping = true;
-        this.purgeExpired()
-          .catch((err: unknown) => options.onSweepError?.(err))
-          .finally(() => {
-            this.sweeping = false;
-          });
-      }, this.retention.sweepIntervalMs);
-      this.sweeper.unref();
-    }
+    this.stopSweeper = startSweeper(() => this.purgeExpired(), this.retention.sweepIntervalMs, options.onSweepError ?? (() => {}));
     /** One statement per batch of requestIds, given as the text[] $1. */
     const byIds = (sql: string) => new GroupCommit<string>((ids) => this.db.query(sql, [ids]).then(() => ids.map(() => undefined)));
     this.accepts = byIds(`INSERT INTO requests (request_id, status) SELECT DISTINCT unnest($1::text[]), 'queued' ON CONFLICT (request_id) DO NOTHING`);
@@ -200,7 +186,7 @@ export class SqlResultStore implements ResultStore {
           [input.key, input.requestId, input.fingerprint],
         );
         if (inserted[0]) return { kind: 'owner', requestId: inserted[0].request_id };
-        const expiredBefore = this.keyCutoff();
+        const expiredBefore = keyCutoff(this.retention, this.clock());
         const existing = (
           await this.db.query<KeyRow>('SELECT request_id, fingerprint, state, created_at < $2::timestamptz AS expired FROM idempotency_keys WHERE key = $1', [
             input.key,
@@ -244,38 +230,8 @@ export class SqlResultStore implements ResultStore {
     );
   }
 
-  async purgeExpired(): Promise<PurgeCounts> {
-    const counts: PurgeCounts = { requests: 0, idempotencyKeys: 0 };
-    const now = this.clock();
-    if (this.retention.requestsMs > 0) {
-      counts.requests = await this.purge(
-        `DELETE FROM requests WHERE request_id IN (
-           SELECT request_id FROM requests WHERE status IN ('done', 'dead') AND updated_at < $1::timestamptz LIMIT ${PURGE_BATCH})`,
-        new Date(now - this.retention.requestsMs).toISOString(),
-      );
-    }
-    counts.idempotencyKeys = await this.purge(
-      `DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE created_at < $1::timestamptz LIMIT ${PURGE_BATCH})`,
-      this.keyCutoff(),
-    );
-    return counts;
-  }
-
-  /** One bounded statement at a time until a batch comes back short. */
-  private async purge(sql: string, cutoff: string): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const deleted = (
-        await this.run(() => this.db.query<{ n: number }>(`WITH gone AS (${sql} RETURNING 1) SELECT count(*)::int AS n FROM gone`, [cutoff]))
-      )[0];
-      const n = Number(deleted?.n ?? 0);
-      total += n;
-      if (n < PURGE_BATCH) return total;
-    }
-  }
-
-  private keyCutoff(): string {
-    return new Date(this.clock() - this.retention.idempotencyKeysMs).toISOString();
+  purgeExpired(): Promise<PurgeCounts> {
+    return this.run(() => purgeExpired(this.db, this.retention, this.clock()));
   }
 
   async ping(): Promise<void> {
@@ -283,7 +239,7 @@ export class SqlResultStore implements ResultStore {
   }
 
   close(): Promise<void> {
-    if (this.sweeper) clearInterval(this.sweeper);
+    this.stopSweeper();
     return this.db.close();
   }
 
@@ -302,10 +258,6 @@ export class SqlResultStore implements ResultStore {
       throw new StoreUnavailableError('the store did not complete the operation', { cause: err });
     }
   }
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function toJson(value: unknown): string | null {
