@@ -1,5 +1,6 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import type { AmqpConnectionManager, Logger } from '../core/index.ts';
+import { bounded } from './bounded.ts';
 
 export interface ChannelHolderOptions<C extends Channel> {
   connection: AmqpConnectionManager;
@@ -101,7 +102,7 @@ export class ChannelHolder<C extends Channel> {
     c.removeListener('unblocked', this.onUnblocked);
     const ch = this.channel;
     this.channel = undefined;
-    if (ch) await ch.close().catch((err: unknown) => this.log.debug({ err }, 'channel close failed'));
+    if (ch) await bounded(ch.close(), 'channel close', this.log);
   }
 
   private open(): void {

@@ -28,6 +28,9 @@ Environment:
   LOG_LEVEL                fatal|error|warn|info|debug|trace|silent (default info)
 `;
 
+/** Past the publish timeout, what a shutdown may take at most (bounded close steps, the store). */
+const SHUTDOWN_MARGIN_MS = 10_000;
+
 /** `warren api`: runs until SIGTERM or SIGINT, then shuts down gracefully and exits 0. */
 export async function run(args: string[]): Promise<number> {
   let values: { handler?: string | undefined; help?: boolean | undefined };
@@ -79,6 +82,14 @@ export async function run(args: string[]): Promise<number> {
   };
   process.once('SIGTERM', force);
   process.once('SIGINT', force);
+  // Whatever the broker or the store do, the process ends within its grace: requests in flight get
+  // the publish timeout, every closing step is bounded; this is the last resort.
+  const deadline = setTimeout(() => {
+    logger.error({ afterMs: config.publishTimeoutMs + SHUTDOWN_MARGIN_MS }, 'shutdown did not finish in time; exiting');
+    process.exit(1);
+  }, config.publishTimeoutMs + SHUTDOWN_MARGIN_MS);
+  deadline.unref();
   await server.stop();
+  clearTimeout(deadline);
   return 0;
 }
