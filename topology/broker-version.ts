@@ -64,7 +64,7 @@ export function adaptToBroker(compiled: CompiledTopology, version: BrokerVersion
   if (atLeast(version, 4, 3) && limited.length > 0) {
     notes.push(
       `RabbitMQ ${version.text}: basic.reject and consumer crashes count toward x-delivery-limit, basic.nack with requeue does not; ` +
-        `the limits of ${limited.map((q) => q.name).join(', ')} stop only deliveries settled by reject or lost with their consumer.`,
+        `Warren's worker requeues a failed delivery with reject (counted) and a shutdown's with nack (not counted), so the limits of ${limited.map((q) => q.name).join(', ')} count failures and crashes, not shutdowns.`,
     );
   }
   return { compiled: { ...compiled, queues }, notes };
