@@ -24,8 +24,8 @@ export interface SafeDelete {
  * the publisher hears it and answers 503 or retries) and cannot add to the queue between the check
  * and the delete. What the check reads: ready messages and consumers (unacknowledged messages
  * exist only with a consumer). A publish straight to the queue through the default exchange
- * cannot be held off this way; Warren publishes that way only from its own retry tiers, whose
- * at-least-once dead-lettering keeps an unroutable message in the tier.
+ * cannot be held off this way; in Warren only the queue's own retry tiers do that (expired copies
+ * coming back), so recreate a main queue while its retry tiers are empty.
  */
 export async function deleteQueueSafely(conn: ChannelSource, target: SafeDelete): Promise<string | undefined> {
   if (!target.quorum) {
