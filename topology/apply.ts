@@ -51,7 +51,12 @@ export async function applyTopology(options: ApplyOptions): Promise<ApplyResult>
       try {
         if (item.action === 'differs') {
           if (item.kind === 'queue' && item.queue && recreate.has(item.name)) {
-            const refusal = await deleteQueueSafely(conn, { queue: item.name, quorum: isQuorum(live, item.name), bindings: bindingsOf(live, item.name) });
+            const refusal = await deleteQueueSafely(conn, {
+              queue: item.name,
+              quorum: isQuorum(live, item.name),
+              bindings: bindingsOf(live, item.name),
+              feeders: feedersOf(options.compiled, live, item.name),
+            });
             if (refusal) throw new Error(`refusing to recreate ${item.name}: ${refusal}; drain it and stop its consumers first`);
             await declare(conn, item);
             result.applied.push(`recreated ${label}`);
@@ -95,6 +100,12 @@ async function declare(conn: amqplib.ChannelModel, item: PlanItem): Promise<void
     if (item.queue) await ch.assertQueue(item.queue.name, { durable: item.queue.durable, arguments: item.queue.arguments });
     if (item.binding) await ch.bindQueue(item.binding.queue, item.binding.exchange, item.binding.routingKey);
   });
+}
+
+/** The queue's retry tiers that exist on the broker: their expired copies come back to it. */
+function feedersOf(compiled: CompiledTopology, live: LiveState, queue: string): string[] {
+  const present = new Set(live.queues.map((q) => q.name));
+  return (compiled.routes[queue]?.retry?.tiers ?? []).map((t) => t.queue).filter((q) => present.has(q));
 }
 
 function isQuorum(live: LiveState, queue: string): boolean {

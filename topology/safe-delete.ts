@@ -11,6 +11,11 @@ export interface SafeDelete {
   quorum: boolean;
   /** The queue's bindings from named exchanges: taken away before the check, put back on refusal. */
   bindings: readonly BindingDecl[];
+  /**
+   * Queues that dead-letter into this one through the default exchange (its retry tiers): they
+   * cannot be unbound, so they must be empty too, or an expiring copy finds no queue.
+   */
+  feeders?: readonly string[];
 }
 
 /**
@@ -25,9 +30,14 @@ export interface SafeDelete {
  * and the delete. What the check reads: ready messages and consumers (unacknowledged messages
  * exist only with a consumer). A publish straight to the queue through the default exchange
  * cannot be held off this way; in Warren only the queue's own retry tiers do that (expired copies
- * coming back), so recreate a main queue while its retry tiers are empty.
+ * coming back): they are checked first (`feeders`), and with no consumer on the queue no new copy
+ * enters them.
  */
 export async function deleteQueueSafely(conn: ChannelSource, target: SafeDelete): Promise<string | undefined> {
+  for (const feeder of target.feeders ?? []) {
+    const { messageCount } = await withChannel(conn, (ch) => ch.checkQueue(feeder));
+    if (messageCount > 0) return `its retry queue ${feeder} holds ${messageCount} message(s) that expire back into it`;
+  }
   if (!target.quorum) {
     const refusal = await holdsSomething(conn, target.queue);
     if (refusal) return refusal;

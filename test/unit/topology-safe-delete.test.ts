@@ -81,4 +81,31 @@ test('classic: a queue holding messages is refused before any delete', async () 
   assert.equal(state.ops, ['check q']);
 });
 
+test('a queue whose retry tier still holds copies is refused: they would expire into no queue', async () => {
+  const { conn, state } = scriptedBroker({});
+  const tiers = new Map([
+    ['q.retry.1', 0],
+    ['q.retry.2', 4],
+  ]);
+  const checked: string[] = [];
+  const source: ChannelSource = {
+    createChannel: async () => {
+      const ch = (await conn.createChannel()) as unknown as Record<string, unknown>;
+      const check = ch.checkQueue as (q: string) => Promise<{ messageCount: number; consumerCount: number }>;
+      return {
+        ...ch,
+        checkQueue: async (q: string) => {
+          checked.push(q);
+          return tiers.has(q) ? { queue: q, messageCount: tiers.get(q), consumerCount: 0 } : check(q);
+        },
+      } as unknown as amqplib.Channel;
+    },
+  };
+  const refusal = await deleteQueueSafely(source, { queue: 'q', quorum: true, bindings: [binding], feeders: ['q.retry.1', 'q.retry.2'] });
+  assert.match(refusal ?? '', /its retry queue q\.retry\.2 holds 4 message\(s\) that expire back into it/);
+  assert.not.ok(state.deleted);
+  assert.is(state.bound, 1, 'nothing unbound');
+  assert.equal(checked, ['q.retry.1', 'q.retry.2']);
+});
+
 test.run();
