@@ -45,11 +45,26 @@ const started: ChildProcess[] = [];
 let tarball = '';
 let vh: TestVhost | undefined;
 
-/** The environment of a user's shell: none of the repo's npm_* variables or Warren settings. */
+/**
+ * The environment of a user's shell: none of the npm_* variables npm gives the repo's scripts, no
+ * Warren settings (a DATABASE_URL would move the API off its DATA_DIR). NPM_CONFIG_* stay: a
+ * registry or cache the machine configures.
+ */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^(npm_|AMQP_|TOPOLOGY|DEMO_|WORKER_|DATA_DIR|PORT$)/i.test(k)) env[k] = v;
+  const skip = /^(npm_|AMQP_|TOPOLOGY$|DEMO_|WORKER_|DATA_DIR$|DATABASE_|PORT$|LOG_|API_|ADMIN_TOKEN$)/;
+  for (const [k, v] of Object.entries(process.env)) if (!skip.test(k)) env[k] = v;
   return { ...env, LOG_PRETTY: '0', ...extra };
+}
+
+const t0 = Date.now();
+const timings: string[] = [];
+/** Notes how long a step took (the test's duration matters in CI). */
+async function timed<T>(step: string, p: Promise<T>): Promise<T> {
+  const started = Date.now();
+  const v = await p;
+  timings.push(`${step} ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  return v;
 }
 
 /** Runs a command to completion; rejects with its output when it fails or passes `ms`. */
@@ -85,8 +100,8 @@ function start(args: string[], env: NodeJS.ProcessEnv) {
 }
 
 /** Signals a whole process group we started (npx, its shell, node, the replicas). */
-function kill(p: ChildProcess, signal: NodeJS.Signals): void {
-  if (p.pid === undefined || p.exitCode !== null || p.signalCode !== null) return;
+function kill(p: ChildProcess, signal: NodeJS.Signals, evenIfLeaderExited = false): void {
+  if (p.pid === undefined || (!evenIfLeaderExited && (p.exitCode !== null || p.signalCode !== null))) return;
   try {
     process.kill(-p.pid, signal);
   } catch {
@@ -96,9 +111,11 @@ function kill(p: ChildProcess, signal: NodeJS.Signals): void {
 
 async function stopAll(): Promise<void> {
   for (const p of started) kill(p, 'SIGTERM');
-  await waitFor('started processes to exit', () => started.every((p) => p.exitCode !== null || p.signalCode !== null) || undefined, 20_000).catch(() => {
-    for (const p of started) kill(p, 'SIGKILL');
-  });
+  await waitFor('started processes to exit', () => started.every((p) => p.exitCode !== null || p.signalCode !== null) || undefined, 20_000).catch(
+    () => undefined,
+  );
+  // Whatever of a group outlived its leader (a replica of a supervisor that died) goes too.
+  for (const p of started.splice(0)) kill(p, 'SIGKILL', true);
 }
 
 process.once('exit', () => {
@@ -117,7 +134,7 @@ test.after(
 test('npm pack: compiled JavaScript with declarations and the bin; no tests, bench results, chaos reports or examples', async () => {
   const packDir = join(work, 'pack');
   mkdirSync(packDir);
-  await run('npm', ['pack', '--pack-destination', packDir], ROOT, 120_000);
+  await timed('npm pack', run('npm', ['pack', '--pack-destination', packDir], ROOT, 120_000));
   tarball = join(packDir, readdirSync(packDir).find((f) => f.endsWith('.tgz')) ?? 'missing.tgz');
   const files = (await run('tar', ['tzf', tarball], work, 30_000)).split('\n').filter(Boolean);
   for (const f of [
@@ -140,7 +157,10 @@ test('installs into a project outside the repo, and the examples handlers type-c
   mkdirSync(join(project, 'src', 'jobs'), { recursive: true });
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'warren-user-app', private: true, type: 'module' }));
   // @types/node 20: the project runs on Node 20 (newer @types/node fail amqp-connection-manager's own typings).
-  await run('npm', ['install', tarball, 'zod', 'typescript', '@types/node@20', '--no-audit', '--no-fund', '--prefer-offline'], project, 180_000);
+  await timed(
+    'npm install',
+    run('npm', ['install', tarball, 'zod', 'typescript', '@types/node@20', '--no-audit', '--no-fund', '--prefer-offline'], project, 180_000),
+  );
   assert.not.ok(existsSync(join(project, 'node_modules', 'tsx')), 'tsx is not installed with warren');
   const installed = JSON.parse(readFileSync(join(project, 'node_modules', 'warren', 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
   assert.not.ok(installed.dependencies?.tsx, 'tsx is not a dependency');
@@ -149,7 +169,7 @@ test('installs into a project outside the repo, and the examples handlers type-c
   cpSync(join(ROOT, 'examples', 'src', 'schemas.ts'), join(project, 'src', 'schemas.ts'));
   writeFileSync(join(project, 'src', 'type-checks.ts'), TYPE_CHECKS);
   cpSync(join(FIXTURE, 'tsconfig.json'), join(project, 'tsconfig.json'));
-  await run(join(project, 'node_modules', '.bin', 'tsc'), ['-p', '.'], project, 120_000);
+  await timed('tsc', run(join(project, 'node_modules', '.bin', 'tsc'), ['-p', '.'], project, 120_000));
   assert.ok(existsSync(join(project, 'dist', 'jobs', 'thumbnails.js')) && existsSync(join(project, 'dist', 'jobs', 'emails.js')), 'handlers compiled');
 });
 
@@ -172,8 +192,13 @@ test('the installed bin runs the topology, 2 worker replicas and the API; every 
   cpSync(join(FIXTURE, 'topology'), join(project, 'topology'), { recursive: true });
   cpSync(join(FIXTURE, 'enqueue.mjs'), join(project, 'enqueue.mjs'));
   const env = cleanEnv({ AMQP_URL: vh.url, TOPOLOGY: './topology', LOG_LEVEL: 'info' });
-  await run('npx', ['warren', 'topology', 'apply'], project, 60_000, env);
+  await timed('topology apply', run('npx', ['warren', 'topology', 'apply'], project, 60_000, env));
 
+  let phase = Date.now();
+  const lap = (step: string) => {
+    timings.push(`${step} ${((Date.now() - phase) / 1000).toFixed(1)}s`);
+    phase = Date.now();
+  };
   const worker = start(['warren', 'worker', '--handler', './dist/jobs', '--replicas', '2', '--concurrency', '4'], { ...env, WORKER_METRICS_PORT: '0' });
   const api = start(['warren', 'api'], { ...env, PORT: '0', DATA_DIR: join(work, 'data') });
   const wl = () => worker.lines() as Line[];
@@ -204,6 +229,7 @@ test('the installed bin runs the topology, 2 worker replicas and the API; every 
   await waitFor('api ready', async () => (await fetch(`${base}/readyz`)).ok || undefined, 30_000);
   const metricsPort = await waitFor('worker metrics', () => wl().find((l) => l.msg === 'metrics at GET /metrics' && l.replica === undefined)?.port, 10_000);
 
+  lap('worker and api start');
   // Replica 0 is killed once it has settled work, with the rest of the run still queued behind it.
   const victim = replicaPid(0) as number;
   const enqueue = run('node', ['enqueue.mjs'], project, 120_000, env);
@@ -235,6 +261,7 @@ test('the installed bin runs the topology, 2 worker replicas and the API; every 
     throw new Error(`${err.message}; stored ${records.size} of ${planned.length}`);
   });
 
+  lap('enqueue, kill and every outcome stored');
   for (const p of planned) {
     const r = records.get(p.requestId);
     const what = `${p.job} ${p.kind} ${p.requestId}: ${JSON.stringify(r)}`;
@@ -269,7 +296,8 @@ test('the installed bin runs the topology, 2 worker replicas and the API; every 
   const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   const redeliveries = [...metrics.matchAll(/^warren_redeliveries_total\{[^}]*\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
   assert.ok(redeliveries > 0, `redeliveries after the SIGKILL (got ${redeliveries})`);
-  console.log(`  package test: ${planned.length} jobs stored; ${redeliveries} redelivered after the SIGKILL of pid ${victim}`);
+  timings.push(`total ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  console.log(`  package test: ${planned.length} jobs stored; ${redeliveries} redelivered after the SIGKILL of pid ${victim}; ${timings.join(', ')}`);
 });
 
 test.run();
