@@ -91,8 +91,10 @@ function start(args: string[], env: NodeJS.ProcessEnv) {
   let out = '';
   p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   p.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  // Complete lines only: the last one may still be arriving.
   const lines = () =>
     out
+      .slice(0, out.lastIndexOf('\n') + 1)
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -233,6 +235,7 @@ test('the installed bin runs the topology, 2 worker replicas and the API; every 
   // Replica 0 is killed once it has settled work, with the rest of the run still queued behind it.
   const victim = replicaPid(0) as number;
   const enqueue = run('node', ['enqueue.mjs'], project, 120_000, env);
+  enqueue.catch(() => undefined); // awaited below; a failure meanwhile must not end the process unhandled
   await waitFor('replica 0 settling jobs', () => wl().filter((l) => l.msg === 'message processed' && l.pid === victim).length >= 10 || undefined, 60_000, 20);
   process.kill(victim, 'SIGKILL');
   await waitFor('replica 0 restarted', () => (replicaPid(0) !== victim ? true : undefined), 30_000);
