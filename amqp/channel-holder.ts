@@ -1,5 +1,6 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import type { AmqpConnectionManager, Logger } from '../core/index.ts';
+import { bounded } from './bounded.ts';
 
 export interface ChannelHolderOptions<C extends Channel> {
   connection: AmqpConnectionManager;
@@ -9,7 +10,7 @@ export interface ChannelHolderOptions<C extends Channel> {
   /** Runs on each new channel before it becomes current (prefetch, consume). */
   setup?: (channel: C) => Promise<void>;
   logger: Logger;
-  /** First delay before a channel the broker closed is reopened (default 1000); it doubles while closes keep coming, up to 30 s. */
+  /** First delay before a channel the broker closed is reopened (default 250 ms); it doubles while closes keep coming, up to 30 s. */
   retryMs?: number;
 }
 
@@ -101,7 +102,7 @@ export class ChannelHolder<C extends Channel> {
     c.removeListener('unblocked', this.onUnblocked);
     const ch = this.channel;
     this.channel = undefined;
-    if (ch) await ch.close().catch((err: unknown) => this.log.debug({ err }, 'channel close failed'));
+    if (ch) await bounded(ch.close(), 'channel close', this.log);
   }
 
   private open(): void {
@@ -152,7 +153,7 @@ export class ChannelHolder<C extends Channel> {
     if (this.closed || this.retryTimer) return;
     // Doubling while closes keep coming: a lasting fault (a deleted exchange a publish keeps
     // hitting) must not turn into a channel storm.
-    const delayMs = Math.min((this.opts.retryMs ?? 1000) * 2 ** this.failures, MAX_RETRY_MS);
+    const delayMs = Math.min((this.opts.retryMs ?? 250) * 2 ** this.failures, MAX_RETRY_MS);
     this.failures += 1;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Router } from 'express';
-import { ChannelHolder, type ConfirmChannelSource } from '../amqp/index.ts';
+import { bounded, ChannelHolder, type ConfirmChannelSource, dropConnection } from '../amqp/index.ts';
 import {
   type AmqpConnectionManager,
   connectBroker,
@@ -129,6 +129,8 @@ export class ApiServer {
       maxInFlight: config.maxInFlight,
       logger,
       metrics: metrics.publish,
+      // A silent node (cut off, no TCP reset): move to the next node now, not after the heartbeats.
+      onSilent: () => dropConnection(publishConn, 'the broker answered nothing within the confirm deadline', logger),
     });
     this.producer = producer;
     gaugeIn(registry, 'warren_publishes_in_flight', 'Request publishes awaiting their broker confirm (bounded by API_MAX_IN_FLIGHT).', [], {
@@ -220,7 +222,8 @@ export class ApiServer {
     // Confirms still on their way end by their deadline; the channel closes after them.
     await this.producer?.close();
     await this.publishChannel?.close();
-    await Promise.all(this.connections.map((c) => c.close().catch((err: unknown) => this.log.warn({ err }, 'broker close failed'))));
+    // Bounded: a node cut off without a TCP reset never answers a close, and the store must still close.
+    await Promise.all(this.connections.map((c) => bounded(c.close(), 'broker connection close', this.log)));
     if (this.store && !this.opts.store) await this.store.close().catch((err: unknown) => this.log.warn({ err }, 'store close failed'));
     this.log.info('api stopped');
   }

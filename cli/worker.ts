@@ -82,7 +82,7 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(WORKER_USAGE);
     return 0;
   }
-  const config = readWorkerConfig();
+  const config = readWorkerConfig(process.env);
   const root = createLogger({ name: 'warren-worker', level: config.logLevel });
   const logger = config.replica === undefined ? root : root.child({ replica: config.replica });
   // Validated before anything starts, in the supervisor too: a bad topology file fails once,
@@ -111,7 +111,7 @@ async function runWorker(
   logger: Logger,
 ): Promise<number> {
   const worker = defineWorker({
-    ...(jobs ? { jobs } : { handler: createDemoProcessor(readDemoConfig()), queue: config.queue }),
+    ...(jobs ? { jobs } : { handler: createDemoProcessor(readDemoConfig(process.env)), queue: config.queue }),
     urls: config.amqpUrls,
     topology: compiled,
     logger,

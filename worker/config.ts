@@ -49,7 +49,7 @@ export const REPLICA_ENV = 'WARREN_REPLICA';
 
 const MAX_MS = 24 * 60 * 60 * 1000;
 
-export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): Readonly<WorkerConfig> {
+export function readWorkerConfig(env: NodeJS.ProcessEnv): Readonly<WorkerConfig> {
   const raw = readEnv(
     {
       AMQP_URL: amqpUrlsVar(),
@@ -90,7 +90,7 @@ export interface DemoConfig {
   hooks: boolean;
 }
 
-export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): Readonly<DemoConfig> {
+export function readDemoConfig(env: NodeJS.ProcessEnv): Readonly<DemoConfig> {
   const raw = readEnv(
     {
       DEMO_DELAY_MS: intVar(5000, 0, MAX_MS),

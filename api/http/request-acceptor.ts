@@ -20,6 +20,8 @@ export interface Accepted {
 /** What the acceptor publishes through: the producer's publish with a requestId of its choosing. */
 export interface RequestPublisher {
   publish(job: CompiledJob, requestId: string, data: unknown, headers?: Record<string, string>): Promise<void>;
+  /** Why a publish would be refused at once (no channel, blocked, window full): then nothing is written. */
+  refusal?(job: CompiledJob, requestId: string): Error | undefined;
 }
 
 export interface RequestAcceptorOptions {
@@ -60,6 +62,9 @@ export class RequestAcceptor {
     const key = options.idempotencyKey;
     if (key === undefined) {
       const requestId = randomUUID();
+      // Refused at once (during a broker outage, every request): no row written and removed again.
+      const refused = this.opts.publisher.refusal?.(job, requestId);
+      if (refused) throw refused;
       await this.publishAndRecord(job, requestId, data, options.headers);
       return { requestId, replayed: false };
     }

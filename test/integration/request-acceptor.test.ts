@@ -121,4 +121,35 @@ s('a refused request whose outcome arrives anyway (it reached the queue) keeps t
   assert.is((await store.get(requestId))?.status, 'done');
 });
 
+s('a request refused at once (no broker, blocked, window full) writes no row at all', async (ctx) => {
+  const { store } = ctx as Required<typeof ctx>;
+  let writes = 0;
+  const counting = new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'accept') {
+        return (...args: Parameters<ResultStore['accept']>) => {
+          writes += 1;
+          return target.accept(...args);
+        };
+      }
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  const refusing: RequestPublisher = {
+    publish: () => Promise.reject(new Error('not reached')),
+    refusal: (_job, requestId) => refusal('BROKER_UNAVAILABLE', requestId),
+  };
+  const acceptor = new RequestAcceptor({ publisher: refusing, store: counting, logger, publishTimeoutMs: 5000 });
+  const err = await within(
+    T,
+    'accept',
+    acceptor.accept(job, { n: 5 }).catch((e: unknown) => e),
+  );
+  assert.instance(err, EnqueueError);
+  assert.is((err as EnqueueError).code, 'BROKER_UNAVAILABLE');
+  await within(T, 'cleanups', acceptor.drain());
+  assert.is(writes, 0, 'no store statement for a request that could not be sent');
+});
+
 s.run();
