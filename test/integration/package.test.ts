@@ -202,7 +202,7 @@ test('the installed bin runs the topology, 2 worker replicas and the API; every 
     phase = Date.now();
   };
   const worker = start(['warren', 'worker', '--handler', './dist/jobs', '--replicas', '2', '--concurrency', '4'], { ...env, WORKER_METRICS_PORT: '0' });
-  const api = start(['warren', 'api'], { ...env, PORT: '0', DATA_DIR: join(work, 'data') });
+  const api = start(['warren', 'api', '--handler', './dist/jobs'], { ...env, PORT: '0', DATA_DIR: join(work, 'data') });
   const wl = () => worker.lines() as Line[];
   const replicaPid = (index: number) =>
     wl()
@@ -229,6 +229,14 @@ test('the installed bin runs the topology, 2 worker replicas and the API; every 
   );
   const base = `http://127.0.0.1:${apiPort}`;
   await waitFor('api ready', async () => (await fetch(`${base}/readyz`)).ok || undefined, 30_000);
+  // warren api --handler checks a public job's schema at the HTTP front: a 400 naming the field.
+  const bad = await fetch(`${base}/api/v1/jobs/thumbnails`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ data: { url: 'https://img.example/a.png' } }),
+  });
+  assert.is(bad.status, 400, 'data without width refused');
+  assert.match(await bad.text(), 'data.width');
   const metricsPort = await waitFor('worker metrics', () => wl().find((l) => l.msg === 'metrics at GET /metrics' && l.replica === undefined)?.port, 10_000);
 
   lap('worker and api start');
