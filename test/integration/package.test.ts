@@ -154,14 +154,19 @@ test('npm pack: compiled JavaScript with declarations and the bin; no tests, ben
   assert.equal(unwanted, [], 'no tests, bench results, chaos reports, examples or TypeScript sources');
 });
 
-test('installs into a project outside the repo, and the examples handlers type-check against its declarations', async () => {
+test('installs into a project outside the repo, and the example app (handlers, server) type-checks against its declarations', async () => {
   assert.ok(existsSync(tarball), 'the tarball was made');
   mkdirSync(join(project, 'src', 'jobs'), { recursive: true });
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'warren-user-app', private: true, type: 'module' }));
   // @types/node 20: the project runs on Node 20 (newer @types/node fail amqp-connection-manager's own typings).
   await timed(
     'npm install',
-    run('npm', ['install', tarball, 'zod', 'typescript', '@types/node@20', '--no-audit', '--no-fund', '--prefer-offline'], project, 180_000),
+    run(
+      'npm',
+      ['install', tarball, 'zod', 'express', 'typescript', '@types/node@20', '@types/express', '--no-audit', '--no-fund', '--prefer-offline'],
+      project,
+      180_000,
+    ),
   );
   assert.not.ok(existsSync(join(project, 'node_modules', 'tsx')), 'tsx is not installed with warren');
   const installed = JSON.parse(readFileSync(join(project, 'node_modules', 'warren', 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
@@ -169,6 +174,8 @@ test('installs into a project outside the repo, and the examples handlers type-c
 
   cpSync(join(ROOT, 'examples', 'src', 'jobs'), join(project, 'src', 'jobs'), { recursive: true });
   cpSync(join(ROOT, 'examples', 'src', 'schemas.ts'), join(project, 'src', 'schemas.ts'));
+  // The example's server too: examples/ is outside the root typecheck, and this keeps it honest.
+  cpSync(join(ROOT, 'examples', 'src', 'server.ts'), join(project, 'src', 'server.ts'));
   writeFileSync(join(project, 'src', 'type-checks.ts'), TYPE_CHECKS);
   cpSync(join(FIXTURE, 'tsconfig.json'), join(project, 'tsconfig.json'));
   await timed('tsc', run(join(project, 'node_modules', '.bin', 'tsc'), ['-p', '.'], project, 120_000));
