@@ -12,9 +12,10 @@ import {
   type ResultStore,
   summary,
 } from '../api/index.ts';
-import { amqpUrlsVar, createLogger, logLevelVar, readEnv } from '../core/index.ts';
+import { amqpUrlsVar, logLevelVar, readEnv } from '../core/index.ts';
 import { loadCompiledTopology } from '../topology/index.ts';
 import { openStoreIfFree } from './dlq-store.ts';
+import { cliLogger } from './log.ts';
 import { formatAge, formatTable } from './table.ts';
 
 const USAGE = `Usage:
@@ -64,7 +65,7 @@ export async function run(args: string[]): Promise<number> {
     LOG_LEVEL: logLevelVar(),
   });
   // Logs go to stderr, at warn unless LOG_LEVEL asks otherwise: stdout carries the summary only.
-  const logger = createLogger({ name: 'warren-dlq', level: process.env.LOG_LEVEL ? env.LOG_LEVEL : 'warn', destination: 2 });
+  const logger = cliLogger('warren-dlq', process.env.LOG_LEVEL ? env.LOG_LEVEL : 'warn', 2);
   const dlq = new DeadLetterQueues(env.AMQP_URL[0] as string, loadCompiledTopology(env.TOPOLOGY), logger);
   const out = (json: unknown, text: string) => process.stdout.write(values.json ? `${JSON.stringify(json, null, 2)}\n` : `${text}\n`);
   const note = (text: string) => process.stderr.write(`note: ${text}\n`);

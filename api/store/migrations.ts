@@ -42,7 +42,15 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
   },
   {
-    // Version 3 is retention's (another branch); the versions apply in any order.
+    version: 3,
+    name: 'retention indexes',
+    statements: [
+      // The sweep deletes ended requests by age, and idempotency keys by age of first use.
+      `CREATE INDEX IF NOT EXISTS requests_ended_updated_at ON requests (updated_at) WHERE status IN ('done', 'dead')`,
+      'CREATE INDEX IF NOT EXISTS idempotency_keys_created_at ON idempotency_keys (created_at)',
+    ],
+  },
+  {
     version: 4,
     name: 'dead-letter facts',
     statements: [
