@@ -16,7 +16,7 @@ import { killAll, ROOT, startApi, startWarren, type WarrenProcess } from '../hel
  * The failure console in a real browser (Debian's Chromium, headless, driven by playwright-core):
  * sign-in with the token, a wrong token sees nothing, 20 malformed requests dead-lettered by a
  * real worker show as one group of 20, and Replay (with its confirmation) moves all 20 back to
- * their origin queue. Screenshots for the README are written to docs/ (SCREENSHOTS=0 skips them).
+ * their origin queue. With SCREENSHOTS=1 it writes the README's screenshots to docs/
  */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TOPOLOGY = join(ROOT, 'test/fixtures/worker-topology.yaml');
@@ -26,7 +26,7 @@ const DEAD = 'processing.requests.dead';
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
 const SCHEMA = `warren_console_${randomBytes(4).toString('hex')}`;
 const TOKEN = 'console-test-token-0123456789';
-const SHOTS = process.env.SCREENSHOTS !== '0';
+const SHOTS = process.env.SCREENSHOTS === '1';
 let vh: TestVhost;
 let dir: string;
 let api: (WarrenProcess & { base: string }) | undefined;
