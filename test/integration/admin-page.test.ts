@@ -16,7 +16,7 @@ import { killAll, ROOT, startApi, startWarren, type WarrenProcess } from '../hel
  * The failure console in a real browser (Debian's Chromium, headless, driven by playwright-core):
  * sign-in with the token, a wrong token sees nothing, 20 malformed requests dead-lettered by a
  * real worker show as one group of 20, and Replay (with its confirmation) moves all 20 back to
- * their origin queue. With SCREENSHOTS=1 it writes the README's screenshots to docs/
+ * their origin queue. With SCREENSHOTS=1 it writes the README's screenshots to docs/.
  */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TOPOLOGY = join(ROOT, 'test/fixtures/worker-topology.yaml');
