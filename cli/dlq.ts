@@ -10,6 +10,7 @@ import {
   groupDeadLetters,
   maskMessage,
   type ResultStore,
+  recordSummary,
   summary,
 } from '../api/index.ts';
 import { amqpUrlsVar, logLevelVar, readEnv } from '../core/index.ts';
@@ -189,7 +190,7 @@ async function browseStore(sub: 'list' | 'stats', store: ResultStore, values: Va
       formatAge(ageOf(d.deadAt, now)),
       d.group,
     ]);
-    out({ count: letters.length, source: 'store', deadLetters: letters }, listText(rows, letters.length));
+    out({ count: letters.length, source: 'store', deadLetters: letters.map(recordSummary) }, listText(rows, letters.length));
     return 0;
   }
   const groups = (await store.deadGroups({ queue: values.queue })).map((g) => ({ ...g, pattern: maskMessage(g.message ?? '') }));

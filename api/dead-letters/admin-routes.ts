@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../../core/index.ts';
-import type { ResultStore } from '../store/result-store.ts';
+import type { DeadLetterRecord, ResultStore } from '../store/result-store.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import type { DeadLetterQueues, DeadLetterSelector } from './dead-letter-queue.ts';
 import { DeadLetterOperationError } from './errors.ts';
@@ -36,7 +36,7 @@ export function deadLetterAdminRouter(options: DeadLetterRoutesOptions): Router 
     const q = listQuery.safeParse(req.query);
     if (!q.success) return void badRequest(res, q.error.issues[0]?.message);
     const letters = await store.listDead({ ...q.data, includeReplayed: q.data.replayed === '1' });
-    res.json({ count: letters.length, deadLetters: letters });
+    res.json({ count: letters.length, deadLetters: letters.map(recordSummary) });
   });
 
   router.get('/stats', async (req, res) => {
@@ -167,6 +167,22 @@ export function summary(dl: DeadLetter) {
     lastFailure: dl.lastFailure,
     deadAt: dl.deadAt,
     group: dl.fingerprint.id,
+  };
+}
+
+/** A store record in the same shape as `summary` (plus the request's status), whichever source answers. */
+export function recordSummary(r: DeadLetterRecord) {
+  return {
+    requestId: r.requestId,
+    originQueue: r.originQueue,
+    reason: r.reason,
+    errorCode: r.code,
+    errorMessage: r.message,
+    attempts: r.attempts,
+    firstFailure: r.firstFailure,
+    deadAt: r.deadAt,
+    group: r.group,
+    status: r.status,
   };
 }
 
