@@ -5,7 +5,10 @@
 #
 # The stand-in: a minimal Debian bookworm (debootstrap --variant=minbase, from the Debian mirror
 # this machine's apt already uses, read at run time), this machine's node and npm under
-# /usr/local as in the real image, and its `node` user (uid 1000). Imported with `podman import`
+# /usr/local as in the real image, and its `node` user (uid 1000). This machine's CA bundle goes in
+# too (NODE_EXTRA_CA_CERTS), as its node and npm do: where the npm registry is reached through a
+# TLS-inspecting proxy, `npm ci` in a build trusts what the machine trusts. The stand-in is a
+# local artifact, never pushed. Imported with `podman import`
 # (or `docker import`). About a minute; reused when present (pass --force to rebuild).
 #
 # Needs root (debootstrap), debootstrap and the Debian archive keyring: apt-get install -y debootstrap.
@@ -61,6 +64,12 @@ mkdir -p "$root/usr/local/lib/node_modules"
 cp -a "$npm_dir" "$root/usr/local/lib/node_modules/npm"
 ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
 ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
+ca_bundle=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+ca_env=()
+if [ -s "$ca_bundle" ]; then
+  install -D -m 0644 "$ca_bundle" "$root/etc/ssl/certs/ca-certificates.crt"
+  ca_env=(--change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt')
+fi
 chroot "$root" groupadd --gid 1000 node
 chroot "$root" useradd --uid 1000 --gid node --shell /bin/bash --create-home node
 # As in the real slim image: no package lists (a Dockerfile runs apt-get update first), no caches.
@@ -69,6 +78,7 @@ rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache
 tar -C "$root" -c . | $ENGINE import \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change "ENV NODE_VERSION=${node_version#v}" \
+  "${ca_env[@]}" \
   --change 'CMD ["node"]' \
   - "$NAME" >/dev/null
 echo "built stand-in $NAME (node $node_version, Debian bookworm from the machine's mirror) in $(($(date +%s) - started)) s"
