@@ -48,7 +48,8 @@ const started = Date.now();
 // the host network to reach the npm registry in this sandbox (../shared/machine-notes.md).
 const engineArgs = engine === 'podman' ? ['--format', 'docker', '--network', 'host'] : [];
 const revision = out('git', ['rev-parse', '--short', 'HEAD']) || 'unknown';
-run(engine, ['build', ...engineArgs, '--build-arg', `VERSION=${version}`, '--build-arg', `REVISION=${revision}`, '-t', tag, '-t', 'warren:latest', '-f', 'Dockerfile', '.']);
+const buildArgs = ['--build-arg', `VERSION=${version}`, '--build-arg', `REVISION=${revision}`];
+run(engine, ['build', ...engineArgs, ...buildArgs, '-t', tag, '-t', 'warren:latest', '-f', 'Dockerfile', '.']);
 const seconds = ((Date.now() - started) / 1000).toFixed(0);
 const size = Number(out(engine, ['image', 'inspect', tag, '--format', '{{.Size}}']));
 process.stdout.write(`image: built ${tag} and warren:latest with ${engine} in ${seconds} s; ${(size / 1e6).toFixed(0)} MB; base ${base}\n`);
