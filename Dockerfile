@@ -13,14 +13,6 @@ RUN npm run build
 
 # --- runtime: compiled JavaScript and production dependencies only -----------------------------
 FROM ${NODE_IMAGE}
-ARG VERSION=0.0.0
-ARG REVISION=unknown
-LABEL org.opencontainers.image.title="warren" \
-      org.opencontainers.image.description="A resilient worker framework on RabbitMQ: the warren CLI (api, worker, topology, dlq, status)" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.licenses="MIT" \
-      org.opencontainers.image.base.name="docker.io/library/node:20-bookworm-slim"
 # tini as PID 1: Node ignores SIGTERM as PID 1 unless it installs a handler and never reaps
 # orphans; tini forwards every signal to the CLI (which drains on SIGTERM) and reaps zombies.
 RUN apt-get update \
@@ -42,5 +34,14 @@ EXPOSE 3000 9464
 # The API answers /healthz on PORT, a worker /metrics on WORKER_METRICS_PORT; a one-shot command
 # (topology apply) has nothing to probe and counts as healthy.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 CMD ["node", "/app/healthcheck.js"]
+# Last, so a new version or commit rebuilds no layer above.
+ARG VERSION=0.0.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="warren" \
+      org.opencontainers.image.description="A resilient worker framework on RabbitMQ: the warren CLI (api, worker, topology, dlq, status)" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.base.name="docker.io/library/node:20-bookworm-slim"
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/bin/warren.js"]
 CMD ["--help"]
