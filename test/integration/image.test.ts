@@ -44,8 +44,8 @@ async function podman(args: string[], timeoutMs = 60_000): Promise<string> {
     const { stdout } = await run('podman', args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
     return stdout.trim();
   } catch (err) {
-    const e = err as Error & { stderr?: string };
-    throw new Error(`podman ${args.join(' ')} failed: ${e.stderr?.slice(-2000) || e.message}`);
+    const e = err as Error & { stderr?: string; code?: number | string };
+    throw new Error(`podman ${args.join(' ')} failed (exit ${e.code}): ${e.stderr?.slice(-2000) || e.message}`);
   }
 }
 
@@ -61,7 +61,9 @@ const brokerEnv = () => [
 /** A detached container on the host network; `--health-interval disable`: no systemd timers here, the test runs the check itself. */
 async function startContainer(role: string, env: string[], args: string[]): Promise<string> {
   const name = `warren-it-${tag}-${role}`;
-  await podman(['run', '-d', '--name', name, '--network', 'host', '--health-interval', 'disable', ...brokerEnv(), ...env, IMAGE, ...args]);
+  // Read-only root file system, as the Kubernetes manifests run it (readOnlyRootFilesystem, /tmp an emptyDir).
+  const readOnly = ['--read-only', '--tmpfs', '/tmp'];
+  await podman(['run', '-d', '--name', name, '--network', 'host', '--health-interval', 'disable', ...readOnly, ...brokerEnv(), ...env, IMAGE, ...args]);
   containers.push(name);
   return name;
 }
@@ -113,8 +115,15 @@ test('the image runs as a non-root user, with tini as PID 1 and the warren CLI a
 });
 
 test('topology apply, the API and workers from the image: 100 requests, a worker stopped with SIGTERM mid-load, all done', async () => {
+  // The Kubernetes pods' init container waits with `topology plan` (exit 0 once nothing is pending).
+  const plan = ['run', '--rm', '--network', 'host', ...brokerEnv(), IMAGE, 'topology', 'plan'];
+  await podman(plan).then(
+    () => assert.unreachable('topology plan exited 0 before the topology was applied'),
+    (err: Error) => assert.match(err.message, /\(exit 2\)/, 'plan should exit 2: changes pending'),
+  );
   const apply = await podman(['run', '--rm', '--network', 'host', ...brokerEnv(), IMAGE, 'topology', 'apply'], 120_000);
   assert.match(apply, /processing\.requests/);
+  await podman(plan); // exits 0 now: the init containers would let the pods start
   const mgmt = new ManagementClient({ amqpUrl: `amqp://guest:guest@127.0.0.1:${NODE.amqpPort}`, managementUrl: `http://127.0.0.1:${NODE.managementPort}` });
   const depth = async () => ((await mgmt.get(mgmt.path('queues', '/', 'processing.requests'))) as { messages?: number }).messages ?? 0;
 
