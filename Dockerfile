@@ -33,7 +33,7 @@ USER node
 EXPOSE 3000 9464
 # The API answers /healthz on PORT, a worker /metrics on WORKER_METRICS_PORT; a one-shot command
 # (topology apply) has nothing to probe and counts as healthy.
-HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 CMD ["node", "/app/healthcheck.js"]
+HEALTHCHECK --interval=15s --timeout=10s --start-period=20s --retries=3 CMD ["node", "/app/healthcheck.js"]
 # Last, so a new version or commit rebuilds no layer above.
 ARG VERSION=0.0.0
 ARG REVISION=unknown

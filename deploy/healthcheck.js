@@ -31,7 +31,7 @@ function probeUrl(command) {
 const url = probeUrl(warrenCommand());
 if (!url) process.exit(0);
 try {
-  const res = await fetch(url, { signal: AbortSignal.timeout(2500) });
+  const res = await fetch(url, { signal: AbortSignal.timeout(8000) });
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
   process.exit(0);
 } catch (err) {
