@@ -107,7 +107,10 @@ export async function run(_args: string[]): Promise<number> {
       `\nWarren is up: API ${base}, ${env.START_WORKERS} worker replicas, broker ${redactUrl(amqpUrl)}.\n\nTry:\n` +
         `  curl -s -X POST ${base}/api/v1/processData -H 'content-type: application/json' -d '{"data":"my-data"}'\n` +
         `  curl -s ${base}/api/v1/requests/<requestId>          # queued, then done after DEMO_DELAY_MS (5 s)\n` +
-        `  curl -s -X POST ${base}/api/v1/processData -H 'content-type: application/json' -d '{"data":"fail:me"}'   # ends dead after its retries\n` +
+        `  curl -s -X POST ${base}/api/v1/jobs/process -H 'content-type: application/json' -d '{"data":"x"}'   # the same job by its name\n` +
+        (process.env.ADMIN_TOKEN
+          ? `  ${base}/admin                                    # the failure console (sign in with ADMIN_TOKEN)\n`
+          : `  ADMIN_TOKEN=<16+ characters> npm start         # turns on the failure console at ${base}/admin\n`) +
         `  curl -s ${base}/metrics                          # the API's Prometheus metrics\n` +
         `  curl -s http://localhost:${process.env.WORKER_METRICS_PORT || DEFAULT_WORKER_METRICS_PORT}/metrics             # the workers' (summed over the replicas)\n` +
         `  npx warren status                                # queues, dead letters, services\n` +

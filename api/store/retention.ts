@@ -16,14 +16,19 @@ export function keyCutoff(retention: StoreRetention, now: number): string {
   return new Date(now - retention.idempotencyKeysMs).toISOString();
 }
 
-/** Deletes ended requests and idempotency keys past their retention, batch by batch. */
+/**
+ * Deletes ended requests and idempotency keys past their retention, batch by batch. A dead
+ * request is kept while its dead letter is (not purged): the console and `dlq list` show dead
+ * letters from these rows, and a dead letter still in its queue must not vanish from them.
+ */
 export async function purgeExpired(db: SqlQueryable, retention: StoreRetention, now: number): Promise<PurgeCounts> {
   const counts: PurgeCounts = { requests: 0, idempotencyKeys: 0 };
   if (retention.requestsMs > 0) {
     counts.requests = await purgeBatches(
       db,
       `DELETE FROM requests WHERE request_id IN (
-         SELECT request_id FROM requests WHERE status IN ('done', 'dead') AND updated_at < $1::timestamptz LIMIT ${PURGE_BATCH})`,
+         SELECT request_id FROM requests
+         WHERE (status = 'done' OR (status = 'dead' AND purged_at IS NOT NULL)) AND updated_at < $1::timestamptz LIMIT ${PURGE_BATCH})`,
       new Date(now - retention.requestsMs).toISOString(),
     );
   }

@@ -248,12 +248,14 @@ function defineStoreSuite(backend: Backend): Test<{ store?: ResultStore }> {
     return ctx.store;
   }
 
-  s('retention: done and dead rows older than the retention are deleted; queued and recent rows stay', async (ctx) => {
+  s('retention: done rows and purged dead rows older than the retention are deleted; queued, recent and still-dead rows stay', async (ctx) => {
     let now = Date.now();
     const st = await reopen(ctx, () => now);
-    const [done, dead, queued] = [id(), id(), id()];
+    const [done, dead, purged, queued] = [id(), id(), id(), id()];
     await st.recordResult({ requestId: done, result: 'r', attempts: 1 });
     await st.recordDead(dead, { reason: 'permanent' });
+    await st.recordDead(purged, { reason: 'permanent' });
+    assert.is(await st.markPurged([purged]), 1);
     await st.accept(queued);
     await st.purgeExpired();
     assert.is((await st.get(done))?.status, 'done', 'younger than the retention: kept');
@@ -261,7 +263,8 @@ function defineStoreSuite(backend: Backend): Test<{ store?: ResultStore }> {
     const counts = await st.purgeExpired();
     assert.ok(counts.requests >= 2, `deleted ${counts.requests}`);
     assert.is(await st.get(done), undefined);
-    assert.is(await st.get(dead), undefined);
+    assert.is(await st.get(purged), undefined, 'its dead letter is gone: the row goes too');
+    assert.is((await st.get(dead))?.status, 'dead', 'its dead letter is still kept: the console and dlq list show it');
     assert.is((await st.get(queued))?.status, 'queued', 'a queued request has not ended: never deleted');
   });
 
