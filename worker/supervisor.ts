@@ -194,8 +194,11 @@ export class Supervisor {
     this.log.info({ replica: replica.index, pid: child.pid }, 'replica started');
     child.on('message', (m: unknown) => {
       const msg = m as { type?: unknown; id?: unknown; metrics?: unknown } | null;
-      if (msg?.type === REPLICA_SETTLED_MESSAGE) replica.settled = true;
-      else if (msg?.type === METRICS_REPLY_MESSAGE && typeof msg.id === 'string' && Array.isArray(msg.metrics)) {
+      if (msg?.type === REPLICA_SETTLED_MESSAGE) {
+        // Logged once per child: the line tests and operators wait on before a kill counts as "healthy".
+        if (!replica.settled) this.log.info({ replica: replica.index, pid: child.pid }, 'replica is settling messages');
+        replica.settled = true;
+      } else if (msg?.type === METRICS_REPLY_MESSAGE && typeof msg.id === 'string' && Array.isArray(msg.metrics)) {
         this.metricsWaiters.get(msg.id)?.(msg.metrics as MetricsJson);
       }
     });
