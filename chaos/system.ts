@@ -65,7 +65,7 @@ export class WarrenSystem {
         args: ['worker', '--replicas', String(o.replicas), '--concurrency', String(o.concurrency)],
         cwd: o.root,
         logFile: join(o.runDir, 'worker.log'),
-        env: { ...env, DEMO_DELAY_MS: String(o.demoDelayMs), DEMO_FAIL_RATE: '0' },
+        env: { ...env, DEMO_DELAY_MS: String(o.demoDelayMs), DEMO_FAIL_RATE: '0', DEMO_HOOKS: '1' },
       },
       o.hooks,
     );

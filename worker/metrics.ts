@@ -30,8 +30,8 @@ export class WorkerMetrics {
   private readonly okLabels: { queue: string; outcome: string };
   private readonly failedLabels: { queue: string; outcome: string };
 
-  constructor(registry: Registry, queue: string, inFlight: () => number) {
-    this.publish = new PublishMetrics(registry);
+  constructor(registry: Registry, queue: string, inFlight: () => number, publish?: PublishMetrics) {
+    this.publish = publish ?? new PublishMetrics(registry);
     const processed = counterIn(registry, 'warren_messages_processed_total', 'Messages settled, by outcome.', ['queue', 'outcome']);
     this.outcomes = Object.fromEntries(Object.entries(OUTCOME_LABELS).map(([k, label]) => [k, processed.labels(queue, label)])) as Record<
       Outcome,

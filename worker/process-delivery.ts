@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Delivery, Envelope } from '../amqp/index.ts';
 import {
   type ConsumerSpan,
-  decodeRequest,
   errorCode,
   HEADERS,
   isPermanent,
@@ -12,8 +12,8 @@ import {
   stringHeader,
   traceIdOf,
 } from '../core/index.ts';
-import type { Delivery } from './consumer.ts';
-import { copyEnvelope, type Envelope, resultEnvelope } from './envelopes.ts';
+import type { Decoder } from './decode.ts';
+import { copyEnvelope, resultEnvelope } from './envelopes.ts';
 import { buildDeadLetterHeaders, buildRetryHeaders, describeFailure, type FailureInfo, type Headers } from './failure-headers.ts';
 import { type Handler, runHandler } from './handler.ts';
 import { decideFailure } from './retry-policy.ts';
@@ -33,6 +33,8 @@ export type Outcome = 'done' | 'retried' | 'dead' | 'malformed' | 'requeued' | '
 export interface DeliveryContext {
   routes: WorkerRoutes;
   handler: Handler;
+  /** The job's envelope and schema: what the handler gets, or why the message is malformed. */
+  decode: Decoder;
   timeoutMs: number;
   publish: (envelope: Envelope) => Promise<void>;
   ack: (delivery: Delivery) => boolean;
@@ -123,14 +125,14 @@ async function replace(
   const { routes } = ctx;
   const now = ctx.now ?? (() => new Date());
   const attempt = priorFailures + 1;
-  const decoded = decodeRequest(msg.content);
+  const decoded = await ctx.decode(msg);
   if (!decoded.ok) {
     log.warn({ reason: decoded.reason }, 'malformed message; dead-lettering');
     span?.fail(new Error(`malformed message: ${decoded.reason}`));
     const failure: FailureInfo = { code: 'MALFORMED', message: decoded.reason, stack: undefined, at: now() };
-    return dead(delivery, routes, 'malformed', attempt, failure, now());
+    return dead(delivery, routes, 'malformed', attempt, failure, now(), undefined);
   }
-  const { requestId, data, acceptedAt } = decoded.value;
+  const { requestId, data, acceptedAt } = decoded;
   log.debug({ redelivered: msg.fields.redelivered, generation: delivery.source.generation }, 'handling message');
   const started = Date.now();
   try {
@@ -156,13 +158,13 @@ async function replace(
     const decision = decideFailure({ priorFailures, permanent: isPermanent(err), policy: routes.retry });
     if (decision.action === 'dead') {
       log.warn({ err, code: errorCode(err), reason: decision.reason, attempts: decision.attempts }, 'handler failed; dead-lettering');
-      return dead(delivery, routes, decision.reason, decision.attempts, failure, now());
+      return dead(delivery, routes, decision.reason, decision.attempts, failure, now(), requestId);
     }
     const exchange = routes.retry.exchange;
-    if (exchange === undefined) return dead(delivery, routes, 'max-attempts', decision.failures, failure, now());
+    if (exchange === undefined) return dead(delivery, routes, 'max-attempts', decision.failures, failure, now(), requestId);
     log.warn({ err, code: errorCode(err), tier: decision.tier.tier, delayMs: decision.tier.delayMs }, 'handler failed; retrying later');
     const retryHeaders = buildRetryHeaders(headers, { failures: decision.failures, failure, originQueue: routes.queue });
-    return { envelope: copyEnvelope(msg, { exchange, routingKey: decision.tier.routingKey }, retryHeaders), outcome: 'retried' };
+    return { envelope: copyEnvelope(msg, { exchange, routingKey: decision.tier.routingKey }, retryHeaders, requestId), outcome: 'retried' };
   }
 }
 
@@ -173,11 +175,13 @@ function dead(
   attempts: number,
   failure: FailureInfo,
   deadAt: Date,
+  /** The id a copy gets when the message has no messageId of its own (a raw body). */
+  requestId: string | undefined,
 ): Replacement {
   const msg = delivery.message;
   const headers = buildDeadLetterHeaders(msg.properties.headers, { reason, attempts, failure, originQueue: routes.queue, deadAt });
   // A malformed message is dead-lettered like any other, and counted apart.
-  return { envelope: copyEnvelope(msg, routes.deadLetter, headers), outcome: reason === 'malformed' ? 'malformed' : 'dead' };
+  return { envelope: copyEnvelope(msg, routes.deadLetter, headers, requestId), outcome: reason === 'malformed' ? 'malformed' : 'dead' };
 }
 
 /**
