@@ -54,7 +54,9 @@ for (const [folder, s] of sums) {
   const below = held && (lines < TARGET.lines || branches < TARGET.branches);
   if (below) missed.push(folder);
   const cell = (p, [c, t]) => `${p.toFixed(1).padStart(5)}% ${`${c}/${t}`.padEnd(10)}`;
-  console.log(`${folder.padEnd(10)} ${String(s.files).padStart(5)}   ${cell(lines, s.lines)} ${cell(branches, s.branches)} ${held ? (below ? 'BELOW TARGET' : 'ok') : '(service)'}`);
+  console.log(
+    `${folder.padEnd(10)} ${String(s.files).padStart(5)}   ${cell(lines, s.lines)} ${cell(branches, s.branches)} ${held ? (below ? 'BELOW TARGET' : 'ok') : '(service)'}`,
+  );
 }
 console.log('\nPer file: coverage/index.html');
 if (missed.length) console.log(`Below target: ${missed.join(', ')}`);
