@@ -13,7 +13,7 @@ process.chdir(root);
 
 /** Source file -> the unit test files (uvu pattern over test/unit) that check it. */
 const TARGETS = {
-  'worker/retry-policy.ts': '^worker-retry-policy',
+  'worker/retry-policy.ts': '^(worker-retry-policy|retry-policy-edges)',
   'worker/failure-headers.ts': '^worker-failure-headers',
   'worker/envelopes.ts': '^worker-envelopes',
   'api/dead-letters/fingerprint.ts': '^(dlq-decode|dead-letter-fingerprint)',
