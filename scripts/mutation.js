@@ -14,8 +14,8 @@ process.chdir(root);
 /** Source file -> the unit test files (uvu pattern over test/unit) that check it. */
 const TARGETS = {
   'worker/retry-policy.ts': '^(worker-retry-policy|retry-policy-edges)',
-  'worker/failure-headers.ts': '^worker-failure-headers',
-  'worker/envelopes.ts': '^worker-envelopes',
+  'worker/failure-headers.ts': '^(worker-failure-headers|failure-headers-edges)',
+  'worker/envelopes.ts': '^(worker-envelopes|envelope-copies)',
   'api/dead-letters/fingerprint.ts': '^(dlq-decode|dead-letter-fingerprint)',
   'topology/plan.ts': '^topology-',
   'topology/compile.ts': '^topology-',

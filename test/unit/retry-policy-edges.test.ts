@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { QueueRoutes } from '../../topology/index.ts';
-import { retryPolicyOf } from '../../worker/index.ts';
+import { decideFailure, retryPolicyOf } from '../../worker/index.ts';
 
 /**
  * Edges of the retry policy the compiled topology cannot produce today (the file schema wants at
@@ -11,6 +11,14 @@ import { retryPolicyOf } from '../../worker/index.ts';
 test('a retry block without tiers means one attempt and no retry exchange', () => {
   const routes: QueueRoutes = { queue: 'q', type: 'quorum', retry: { exchange: 'q.retry', maxAttempts: 5, tiers: [] } };
   assert.equal(retryPolicyOf(routes), { maxAttempts: 1, exchange: undefined, tiers: [] });
+});
+
+test('a policy with attempts left but no tier to wait in dead-letters instead of retrying nowhere', () => {
+  assert.equal(decideFailure({ priorFailures: 0, permanent: false, policy: { maxAttempts: 3, exchange: 'q.retry', tiers: [] } }), {
+    action: 'dead',
+    reason: 'max-attempts',
+    attempts: 1,
+  });
 });
 
 test.run();
