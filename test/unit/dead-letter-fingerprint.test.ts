@@ -33,6 +33,7 @@ test('quoted values are masked, double and single quotes alike', () => {
 test('addresses with or without a port, and emails, are masked whole', () => {
   assert.is(maskMessage('to 10.0.0.1:5672 or 10.0.0.2'), 'to <addr> or <addr>');
   assert.is(maskMessage('to 1.2.3.4:'), 'to <addr>:');
+  assert.is(maskMessage('to 192.168.10.200:5672'), 'to <addr>');
   assert.is(maskMessage('mail to a.b+c@example.co.uk failed'), 'mail to <email> failed');
 });
 
