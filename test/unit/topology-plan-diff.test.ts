@@ -61,6 +61,13 @@ test('numbers compare by value (the management API may give strings); absent is 
   assert.is(args({ 'x-max-length': 100 })?.action, 'unchanged', 'no x-queue-type means classic');
 });
 
+test('only a number on either side compares by value; strings compare as written', () => {
+  assert.equal(diffArguments({ 'x-max-length': 100 }, { 'x-max-length': '100' }), []);
+  assert.equal(diffArguments({ 'x-a': '5' }, { 'x-a': '05' }), [{ argument: 'x-a', live: '5', desired: '05' }]);
+  // Only x-queue-type has an implied value: another argument absent on the broker differs.
+  assert.equal(diffArguments({}, { 'x-overflow': 'classic' }), [{ argument: 'x-overflow', live: undefined, desired: 'classic' }]);
+});
+
 test('a broker that matches has nothing pending; extras alone leave nothing pending either', () => {
   assert.is(planTopology(jobs, matching()).pending, false);
   const l = matching();
@@ -109,8 +116,8 @@ test('without the management API, what exists is "exists" (not compared) and not
   const empty = planTopology(jobs, live({ detailed: false }));
   assert.ok(empty.pending);
   assert.equal(
-    empty.items.filter((i) => i.kind !== 'binding').map((i) => i.action),
-    ['create', 'create'],
+    empty.items.filter((i) => i.kind !== 'binding').map((i) => `${i.kind} ${i.name} ${i.action}`),
+    ['exchange work create', 'queue jobs create'],
   );
 });
 
