@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { compileTopology, fmt, formatPlan, type LiveState, planTopology } from '../../topology/index.ts';
+import { compileTopology, diffArguments, fmt, formatPlan, type LiveState, planTopology } from '../../topology/index.ts';
 import type { Topology } from '../../topology/load.ts';
 
 /**
