@@ -1,5 +1,6 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import type { AmqpConnectionManager, Logger } from '../core/index.ts';
+import { bounded } from './bounded.ts';
 
 export interface ChannelHolderOptions<C extends Channel> {
   connection: AmqpConnectionManager;
@@ -31,6 +32,7 @@ const MAX_RETRY_MS = 30_000;
 export class ChannelHolder<C extends Channel> {
   private channel: C | undefined;
   private opening = false;
+  private openAgain = false;
   private closed = false;
   private blockedFlag = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -101,11 +103,17 @@ export class ChannelHolder<C extends Channel> {
     c.removeListener('unblocked', this.onUnblocked);
     const ch = this.channel;
     this.channel = undefined;
-    if (ch) await ch.close().catch((err: unknown) => this.log.debug({ err }, 'channel close failed'));
+    if (ch) await bounded(ch.close(), 'channel close', this.log);
   }
 
   private open(): void {
-    if (this.closed || this.opening) return;
+    if (this.closed) return;
+    if (this.opening) {
+      // A connect event while a channel is still being opened (on what may be the old
+      // connection): look again once that attempt is over.
+      this.openAgain = true;
+      return;
+    }
     const model = this.opts.connection.connection;
     if (!model) return;
     this.opening = true;
@@ -116,6 +124,10 @@ export class ChannelHolder<C extends Channel> {
       })
       .finally(() => {
         this.opening = false;
+        if (this.openAgain) {
+          this.openAgain = false;
+          if (!this.channel) this.open();
+        }
       });
   }
 

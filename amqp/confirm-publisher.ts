@@ -33,11 +33,23 @@ export interface ConfirmPublisherOptions {
   failWhenBlocked?: boolean;
   logger: Logger;
   metrics?: PublishMetrics;
+  /**
+   * Called when a publish reached its deadline and the broker answered nothing at all since it was
+   * sent: the link is silent (a node cut off without a TCP reset), not just slow. The owner drops
+   * the connection so the next node in the URL list takes over, instead of waiting for heartbeats.
+   */
+  onSilent?: () => void;
+  /**
+   * Told how a publish ended that was already given up at its deadline: `ack` (it was enqueued
+   * after all) or the reason it was not (nack, unroutable, closed: for a close, still unknown).
+   */
+  onLate?: (envelope: Envelope, outcome: 'ack' | PublishNotConfirmedError['reason']) => void;
 }
 
 const DEFAULT_MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 
 interface Pending {
+  sentAt: number;
   deadline: number;
   exchange: string;
   fail: (err: PublishNotConfirmedError) => void;
@@ -66,6 +78,9 @@ export class ConfirmPublisher {
   /** Per channel: returned messages not yet matched to their confirm, counted by returnKey. */
   private readonly returned = new WeakMap<ConfirmChannel, Map<string, number>>();
   private idleWaiters: Array<() => void> = [];
+  /** When the broker last answered a publish (confirm, nack or a failed callback). */
+  private lastAnswerAt = 0;
+  private silentReportedAt = Number.NEGATIVE_INFINITY;
   private sequence = 0;
   /** Sent and not yet answered by the broker (a publish given up at its deadline still counts). */
   private inFlight = 0;
@@ -98,13 +113,26 @@ export class ConfirmPublisher {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * Why a publish would be refused at once right now (no channel, blocked, the window full), or
+   * undefined: lets a caller skip work (a store row) for a request that cannot be sent.
+   */
+  refusal(): PublishNotConfirmedError | undefined {
+    const { channels, maxInFlight } = this.opts;
+    if (!channels.current) return new PublishNotConfirmedError('closed', 'no open channel to the broker (reconnecting)');
+    if (this.opts.failWhenBlocked && channels.blocked) return new PublishNotConfirmedError('blocked', 'the broker blocked the connection');
+    if (maxInFlight !== undefined && this.inFlight >= maxInFlight)
+      return new PublishNotConfirmedError('window-full', `${maxInFlight} publishes await confirmation`);
+    return undefined;
+  }
+
   publish(envelope: Envelope): Promise<void> {
     const { channels, maxInFlight } = this.opts;
     const metrics = this.opts.metrics;
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     const ch = channels.current;
     if (!ch) return this.refuse('closed', 'no open channel to the broker (reconnecting)');
-    if (this.opts.failWhenBlocked && channels.blocked) return this.refuse('blocked', 'the broker blocked the connection');
-    if (maxInFlight !== undefined && this.inFlight >= maxInFlight) return this.refuse('window-full', `${maxInFlight} publishes await confirmation`);
     const size = envelope.content.length;
     const maxBytes = this.opts.maxInFlightBytes ?? (maxInFlight === undefined ? Number.POSITIVE_INFINITY : DEFAULT_MAX_IN_FLIGHT_BYTES);
     if (this.inFlight > 0 && this.inFlightBytes + size > maxBytes) return this.refuse('window-full', 'too many bytes await confirmation');
@@ -122,11 +150,13 @@ export class ConfirmPublisher {
         if (err) reject(err);
         else resolve();
       };
-      this.pending.set(id, { deadline: performance.now() + this.opts.timeoutMs, exchange: envelope.exchange, fail: settle });
+      const sentAt = performance.now();
+      this.pending.set(id, { sentAt, deadline: sentAt + this.opts.timeoutMs, exchange: envelope.exchange, fail: settle });
       this.inFlight += 1;
       this.inFlightBytes += size;
       this.armSweeper();
       const answered = () => {
+        this.lastAnswerAt = performance.now();
         this.inFlight -= 1;
         this.inFlightBytes -= size;
       };
@@ -139,12 +169,14 @@ export class ConfirmPublisher {
           // next microtask the holder has dropped a closed channel, which tells them apart.
           queueMicrotask(() => {
             const reason = channels.current === ch ? 'nack' : 'closed';
+            if (late) this.opts.onLate?.(envelope, reason);
             const text = reason === 'nack' ? 'the broker nacked the publish' : 'the channel closed before the confirm';
             settle(new PublishNotConfirmedError(reason, `${text} (exchange "${envelope.exchange}")`, { cause: err }));
           });
           return;
         }
         if (returned.size > 0 && takeOne(returned, returnKey(envelope.exchange, envelope.routingKey, envelope.options.messageId))) {
+          if (late) this.opts.onLate?.(envelope, 'unroutable');
           settle(
             new PublishNotConfirmedError(
               'unroutable',
@@ -153,7 +185,10 @@ export class ConfirmPublisher {
           );
           return;
         }
-        if (late) this.log.warn({ exchange: envelope.exchange, messageId: envelope.options.messageId }, 'publish confirmed after it was given up');
+        if (late) {
+          this.log.warn({ exchange: envelope.exchange, messageId: envelope.options.messageId }, 'publish confirmed after it was given up');
+          this.opts.onLate?.(envelope, 'ack');
+        }
         settle();
       };
       try {
@@ -208,9 +243,20 @@ export class ConfirmPublisher {
     const every = Math.max(20, Math.min(1000, Math.floor(timeoutMs / 10)));
     this.sweeper = setInterval(() => {
       const now = performance.now();
+      let silent = false;
       for (const p of this.pending.values()) {
         if (p.deadline > now) break;
+        if (p.sentAt >= this.lastAnswerAt) silent = true;
         p.fail(new PublishNotConfirmedError('timeout', `publish to exchange "${p.exchange}" not confirmed within ${timeoutMs} ms`));
+      }
+      // At most once per timeout: a new connection gets its own chance to answer.
+      if (silent && this.opts.onSilent && now - this.silentReportedAt >= timeoutMs) {
+        this.silentReportedAt = now;
+        this.log.warn({ timeoutMs }, 'the broker answered nothing within the confirm deadline; dropping the connection for the next node');
+        // What else awaits a confirm on the silent link is as uncertain as what timed out: it is
+        // failed the same way before the drop would fail it as "closed".
+        this.failAll('timeout', `publish not confirmed: the broker answered nothing for ${timeoutMs} ms`);
+        this.opts.onSilent();
       }
       if (this.pending.size === 0) {
         clearInterval(this.sweeper);

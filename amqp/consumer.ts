@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { AmqpConnectionManager, Logger } from '../core/index.ts';
 import { ackBarrier } from './ack-barrier.ts';
+import { bounded } from './bounded.ts';
 import { ChannelHolder } from './channel-holder.ts';
 import { exists } from './passive.ts';
 
@@ -179,7 +180,8 @@ export class Consumer {
 
   /**
    * Nacks on the delivering channel (requeue by default), at once; false when that channel is
-   * gone. `requeue: false` dead-letters through the queue's dead-letter exchange.
+   * gone. For requeues that are not the message's fault (a shutdown): RabbitMQ 4.3 does not count
+   * basic.nack toward the delivery limit.
    */
   nack(delivery: Delivery, requeue = true): boolean {
     if (!this.claim(delivery)) return false;
@@ -189,6 +191,23 @@ export class Consumer {
     } catch (err) {
       // amqplib throws IllegalOperationError when the channel closed in the meantime.
       this.log.debug({ err }, 'nack on a closed channel skipped');
+      return false;
+    }
+  }
+
+  /**
+   * Rejects on the delivering channel (basic.reject), at once; false when that channel is gone.
+   * Used to requeue a message whose own processing failed: RabbitMQ 4.3 counts basic.reject
+   * toward a quorum queue's delivery limit and basic.nack not, so a message that keeps failing
+   * this way still ends dead instead of looping. (3.10 to 4.2 count both.)
+   */
+  reject(delivery: Delivery, requeue = true): boolean {
+    if (!this.claim(delivery)) return false;
+    try {
+      delivery.source.channel.reject(delivery.message, requeue);
+      return true;
+    } catch (err) {
+      this.log.debug({ err }, 'reject on a closed channel skipped');
       return false;
     }
   }
@@ -234,12 +253,8 @@ export class Consumer {
     this.stopping.abort();
     const source = this.source;
     if (!source?.open || !source.consumerTag) return;
-    try {
-      await source.channel.cancel(source.consumerTag);
-    } catch (err) {
-      // A channel that closed meanwhile has no consumer left to cancel.
-      this.log.debug({ err }, 'cancel on a closed channel skipped');
-    }
+    // A channel that closed meanwhile has no consumer left to cancel; a silent node never answers.
+    await bounded(source.channel.cancel(source.consumerTag), 'consumer cancel', this.log);
   }
 
   /** Sends the acks decided so far, waits until the broker has read them, and closes the channel. */

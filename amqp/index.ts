@@ -5,7 +5,9 @@
  * to their channel, ack batching, the ack barrier).
  */
 export { ackBarrier } from './ack-barrier.ts';
+export { bounded, CLOSE_STEP_MS } from './bounded.ts';
 export { ChannelHolder, type ChannelHolderOptions } from './channel-holder.ts';
 export { type ConfirmChannelSource, ConfirmPublisher, type ConfirmPublisherOptions, type Envelope } from './confirm-publisher.ts';
 export { Consumer, type ConsumerOptions, type Delivery, type DeliverySource } from './consumer.ts';
+export { dropConnection } from './drop-connection.ts';
 export { exists } from './passive.ts';

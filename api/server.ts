@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Router } from 'express';
-import { ChannelHolder, type ConfirmChannelSource } from '../amqp/index.ts';
+import { bounded, ChannelHolder, type ConfirmChannelSource, dropConnection } from '../amqp/index.ts';
 import {
   type AmqpConnectionManager,
   connectBroker,
@@ -20,6 +20,7 @@ import { QueueConsumer } from './broker/queue-consumer.ts';
 import type { ApiConfig } from './config.ts';
 import { TopologyMissingError } from './errors.ts';
 import { createApp } from './http/app.ts';
+import { RequestAcceptor } from './http/request-acceptor.ts';
 import { ApiMetrics } from './metrics.ts';
 import { Readiness } from './readiness.ts';
 import { createDeadEventHandler, createResultHandler } from './results/handlers.ts';
@@ -58,6 +59,7 @@ export class ApiServer {
   private connections: AmqpConnectionManager[] = [];
   private publishChannel: ChannelHolder<ConfirmChannel> | undefined;
   private producer: Producer | undefined;
+  private acceptor: RequestAcceptor | undefined;
   private consumers: QueueConsumer[] = [];
   private readiness: Readiness | undefined;
   private alarmProbe: AlarmProbe | undefined;
@@ -96,7 +98,14 @@ export class ApiServer {
     const eventsQueues = [...new Set(accepted.flatMap((j) => compiled.routes[j.queue]?.deadLetter?.eventsQueue ?? []))];
 
     const store =
-      this.opts.store ?? (await openResultStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, logger }));
+      this.opts.store ??
+      (await openResultStore({
+        databaseUrl: config.databaseUrl,
+        databaseSchema: config.databaseSchema,
+        dataDir: config.dataDir,
+        logger,
+        retention: config.retention,
+      }));
     this.store = store;
     const registry = this.opts.metrics ?? createMetricsRegistry();
     const metrics = new ApiMetrics(registry);
@@ -129,8 +138,19 @@ export class ApiServer {
       maxInFlight: config.maxInFlight,
       logger,
       metrics: metrics.publish,
+      // A silent node (cut off, no TCP reset): move to the next node now, not after the heartbeats.
+      onSilent: () => dropConnection(publishConn, 'the broker answered nothing within the confirm deadline', logger),
+      onLateOutcome: (requestId, enqueued) => acceptor.lateOutcome(requestId, enqueued),
     });
     this.producer = producer;
+    const acceptor = new RequestAcceptor({
+      publisher: producer,
+      store,
+      logger,
+      publishTimeoutMs: config.publishTimeoutMs,
+      defaultJob: defaultJob?.name,
+    });
+    this.acceptor = acceptor;
     gaugeIn(registry, 'warren_publishes_in_flight', 'Request publishes awaiting their broker confirm (bounded by API_MAX_IN_FLIGHT).', [], {
       collect() {
         this.set(producer.unconfirmed);
@@ -170,6 +190,7 @@ export class ApiServer {
 
     const app = createApp({
       publisher: producer,
+      acceptor,
       defaultJob,
       publicJobs,
       schemaOf: (job) => producer.schemaOf(job),
@@ -219,8 +240,10 @@ export class ApiServer {
     this.alarmProbe?.stop();
     // Confirms still on their way end by their deadline; the channel closes after them.
     await this.producer?.close();
+    await this.acceptor?.drain();
     await this.publishChannel?.close();
-    await Promise.all(this.connections.map((c) => c.close().catch((err: unknown) => this.log.warn({ err }, 'broker close failed'))));
+    // Bounded: a node cut off without a TCP reset never answers a close, and the store must still close.
+    await Promise.all(this.connections.map((c) => bounded(c.close(), 'broker connection close', this.log)));
     if (this.store && !this.opts.store) await this.store.close().catch((err: unknown) => this.log.warn({ err }, 'store close failed'));
     this.log.info('api stopped');
   }

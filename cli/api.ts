@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
 import { ApiServer, DeadLetterQueues, deadLetterAdminRouter, readApiConfig, TopologyMissingError } from '../api/index.ts';
-import { ConfigError, createLogger } from '../core/index.ts';
+import { ConfigError } from '../core/index.ts';
 import { loadCompiledTopology } from '../topology/index.ts';
 import { loadJobs } from './load-jobs.ts';
+import { cliLogger } from './log.ts';
 
 const HELP = `Usage: warren api [--handler PATH]
 
@@ -28,6 +29,9 @@ Environment:
   LOG_LEVEL                fatal|error|warn|info|debug|trace|silent (default info)
 `;
 
+/** Past the publish timeout, what a shutdown may take at most (bounded close steps, the store). */
+const SHUTDOWN_MARGIN_MS = 10_000;
+
 /** `warren api`: runs until SIGTERM or SIGINT, then shuts down gracefully and exits 0. */
 export async function run(args: string[]): Promise<number> {
   let values: { handler?: string | undefined; help?: boolean | undefined };
@@ -41,7 +45,7 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   const config = readApiConfig(process.env);
-  const logger = createLogger({ name: 'warren-api', level: config.logLevel });
+  const logger = cliLogger('warren-api', config.logLevel);
   const compiled = loadCompiledTopology(config.topologyPath);
   const jobs = values.handler === undefined ? undefined : await loadJobs(values.handler);
   const adminToken = config.adminToken;
@@ -79,6 +83,14 @@ export async function run(args: string[]): Promise<number> {
   };
   process.once('SIGTERM', force);
   process.once('SIGINT', force);
+  // Whatever the broker or the store do, the process ends within its grace: requests in flight get
+  // the publish timeout, every closing step is bounded; this is the last resort.
+  const deadline = setTimeout(() => {
+    logger.error({ afterMs: config.publishTimeoutMs + SHUTDOWN_MARGIN_MS }, 'shutdown did not finish in time; exiting');
+    process.exit(1);
+  }, config.publishTimeoutMs + SHUTDOWN_MARGIN_MS);
+  deadline.unref();
   await server.stop();
+  clearTimeout(deadline);
   return 0;
 }

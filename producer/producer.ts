@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { ConfirmChannel } from 'amqplib';
 import { pino } from 'pino';
-import { ChannelHolder, type ConfirmChannelSource, ConfirmPublisher, exists } from '../amqp/index.ts';
+import { ChannelHolder, type ConfirmChannelSource, ConfirmPublisher, dropConnection, exists } from '../amqp/index.ts';
 import {
   type AmqpConnectionManager,
   ConfigError,
@@ -15,7 +15,7 @@ import {
   WarrenError,
 } from '../core/index.ts';
 import { type CompiledJob, type CompiledTopology, jobFor, loadCompiledTopology } from '../topology/index.ts';
-import { enqueueErrorOf, JobValidationError } from './errors.ts';
+import { type EnqueueError, enqueueErrorOf, JobValidationError } from './errors.ts';
 
 /** A job as the producer needs it: its name (or queue) and, optionally, the schema its data must pass. */
 export interface JobRef {
@@ -42,6 +42,14 @@ export interface ProducerSettings {
   /** A confirm deadline; past it enqueue fails with TIMEOUT (outcome unknown). Default 5000. */
   publishTimeoutMs?: number | undefined;
   metrics?: PublishMetrics | undefined;
+  /** Called when the broker answers nothing within a confirm deadline (see ConfirmPublisher's onSilent). */
+  onSilent?: (() => void) | undefined;
+  /**
+   * Told the late outcome of an enqueue that failed with TIMEOUT: `true` when the broker confirmed
+   * it after all, `false` when it surely was not enqueued (nacked, unroutable). A connection that
+   * closed first tells nothing, and nothing is called.
+   */
+  onLateOutcome?: ((requestId: string, enqueued: boolean) => void) | undefined;
 }
 
 const IDEMPOTENCY_HEADER = 'x-warren-idempotency-key';
@@ -67,6 +75,12 @@ export class Producer {
       failWhenBlocked: true,
       logger: settings.logger,
       ...(settings.metrics ? { metrics: settings.metrics } : {}),
+      ...(settings.onSilent ? { onSilent: settings.onSilent } : {}),
+      onLate: (envelope, outcome) => {
+        const requestId = envelope.options.messageId;
+        if (typeof requestId !== 'string' || outcome === 'closed') return;
+        settings.onLateOutcome?.(requestId, outcome === 'ack');
+      },
     });
     for (const ref of settings.jobs ?? []) {
       if (ref.schema) this.schemas.set(this.job(ref.queue).name, ref.schema);
@@ -108,6 +122,12 @@ export class Producer {
     const headers = options.idempotencyKey === undefined ? options.headers : { ...options.headers, [IDEMPOTENCY_HEADER]: options.idempotencyKey };
     await this.publish(compiled, requestId, value, headers);
     return requestId;
+  }
+
+  /** Why a publish for `job` would be refused at once now (EnqueueError), or undefined. */
+  refusal(job: CompiledJob, requestId: string): EnqueueError | undefined {
+    const refused = this.publisher.refusal();
+    return refused ? (enqueueErrorOf(refused, job.name, requestId) as EnqueueError) : undefined;
   }
 
   /**
@@ -221,6 +241,7 @@ export async function createProducer(options: CreateProducerOptions): Promise<Pr
     maxInFlight: options.maxInFlight,
     publishTimeoutMs: options.publishTimeoutMs,
     metrics: options.metrics ? new PublishMetrics(options.metrics) : undefined,
+    onSilent: () => dropConnection(manager, 'the broker answered nothing within the confirm deadline', logger),
   });
   producer.closeWith(closeAll);
   return producer;

@@ -20,6 +20,7 @@ const OUTCOME_LABELS: Record<Outcome, string> = {
  * - `warren_redeliveries_total{queue}`: deliveries the broker flagged as redelivered;
  * - `warren_processing_seconds{queue,outcome}`: handler time, outcome ok or failed;
  * - `warren_messages_in_flight{queue}`: messages being handled (at most the prefetch);
+ * - `warren_handlers_overdue{queue}`: handlers still running after their timeout (see OverdueHandlers);
  * - the publish metrics of core (results, retry copies and dead letters are publishes).
  */
 export class WorkerMetrics {
@@ -30,7 +31,7 @@ export class WorkerMetrics {
   private readonly okLabels: { queue: string; outcome: string };
   private readonly failedLabels: { queue: string; outcome: string };
 
-  constructor(registry: Registry, queue: string, inFlight: () => number, publish?: PublishMetrics) {
+  constructor(registry: Registry, queue: string, inFlight: () => number, publish?: PublishMetrics, overdue?: () => number) {
     this.publish = publish ?? new PublishMetrics(registry);
     const processed = counterIn(registry, 'warren_messages_processed_total', 'Messages settled, by outcome.', ['queue', 'outcome']);
     this.outcomes = Object.fromEntries(Object.entries(OUTCOME_LABELS).map(([k, label]) => [k, processed.labels(queue, label)])) as Record<
@@ -43,7 +44,11 @@ export class WorkerMetrics {
     this.handlerTime = histogramIn(registry, 'warren_processing_seconds', 'Handler run time, by outcome (ok or failed).', ['queue', 'outcome']);
     this.okLabels = { queue, outcome: 'ok' };
     this.failedLabels = { queue, outcome: 'failed' };
-    inFlightSources(registry).set(queue, inFlight);
+    queueGaugeSources(registry, 'warren_messages_in_flight', 'Messages being handled now (bounded by the prefetch).').set(queue, inFlight);
+    if (overdue) {
+      const help = 'Handlers still running after their timeout (past the concurrency, their messages hold their prefetch slots).';
+      queueGaugeSources(registry, 'warren_handlers_overdue', help).set(queue, overdue);
+    }
   }
 
   settled(outcome: Outcome): void {
@@ -59,16 +64,22 @@ export class WorkerMetrics {
   }
 }
 
-/** Per registry, the in-flight count of each worker recording into it (one per queue). */
-const sources = new WeakMap<Registry, Map<string, () => number>>();
+/** Per registry and gauge name, the source of each queue's value (several workers may share a registry). */
+const perQueueSources = new WeakMap<Registry, Map<string, Map<string, () => number>>>();
 
-function inFlightSources(registry: Registry): Map<string, () => number> {
-  let map = sources.get(registry);
+/** A gauge labelled by queue whose value is read from each queue's source at scrape time. */
+function queueGaugeSources(registry: Registry, name: string, help: string): Map<string, () => number> {
+  let byName = perQueueSources.get(registry);
+  if (!byName) {
+    byName = new Map();
+    perQueueSources.set(registry, byName);
+  }
+  let map = byName.get(name);
   if (!map) {
     const m = new Map<string, () => number>();
     map = m;
-    sources.set(registry, m);
-    gaugeIn(registry, 'warren_messages_in_flight', 'Messages being handled now (bounded by the prefetch).', ['queue'], {
+    byName.set(name, m);
+    gaugeIn(registry, name, help, ['queue'], {
       collect() {
         for (const [queue, count] of m) this.set({ queue }, count());
       },

@@ -8,6 +8,7 @@ import type { Decoder } from './decode.ts';
 import type { WorkerSettings } from './define-worker.ts';
 import { type Handler, HandlerAbandonedError } from './handler.ts';
 import { WorkerMetrics } from './metrics.ts';
+import { OverdueHandlers } from './overdue.ts';
 import { type DeliveryContext, type Outcome, processDelivery } from './process-delivery.ts';
 import { topologyNeeds, type WorkerRoutes } from './routes.ts';
 
@@ -142,7 +143,14 @@ export class Worker {
   private run(manager: AmqpConnectionManager, job: WorkerJob): RunningJob {
     const log = this.settings.logger.child({ component: 'worker', queue: job.routes.queue });
     let inFlight = 0;
-    const metrics = new WorkerMetrics(this.settings.metrics, job.routes.queue, () => inFlight, this.publishMetrics);
+    const overdue = new OverdueHandlers(job.concurrency);
+    const metrics = new WorkerMetrics(
+      this.settings.metrics,
+      job.routes.queue,
+      () => inFlight,
+      this.publishMetrics,
+      () => overdue.count,
+    );
     const consumer = new Consumer({
       connection: manager,
       queue: job.routes.queue,
@@ -167,7 +175,8 @@ export class Worker {
         return this.publisher.publish(envelope);
       },
       ack: (d) => consumer.ack(d),
-      nack: (d, requeue) => consumer.nack(d, requeue),
+      reject: (d) => consumer.reject(d, true),
+      overdue,
     };
     const running: RunningJob = { job, consumer, metrics, context };
     consumer.start();
@@ -219,7 +228,7 @@ export class Worker {
   private async shutdown(graceMs: number): Promise<StopSummary> {
     this.stopRequested.abort();
     const started = Date.now();
-    this.log.info({ inFlight: this.inFlight.size, graceMs }, 'stopping: consumers cancelled, finishing in-flight messages');
+    this.log.info({ inFlight: this.inFlight.size, graceMs }, 'stopping: consumer cancelled, finishing in-flight messages');
     await Promise.all(this.running.map((r) => r.consumer.cancel()));
     await this.drain(started + graceMs);
     let requeued = 0;

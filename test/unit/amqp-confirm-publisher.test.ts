@@ -168,6 +168,31 @@ test('a channel closing with publishes pending rejects them with reason closed',
   assert.is(await reasonOf(p), 'closed');
 });
 
+test('a deadline passing with no answer at all from the broker reports a silent link, once; a slow broker is not silent', async () => {
+  const { ch, source } = fakeSource();
+  let silent = 0;
+  const publisher = new ConfirmPublisher({ channels: source, timeoutMs: 100, logger, onSilent: () => silent++ });
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    const a = publisher.publish(env('a'));
+    const b = publisher.publish(env('b'));
+    assert.is(await reasonOf(a), 'timeout');
+    assert.is(await reasonOf(b), 'timeout');
+    assert.is(silent, 1, 'two timeouts of one silence are one report');
+    ch.ack(0);
+    ch.ack(1);
+    // The broker answers, but slowly: a publish sent before the last answer times out without a report.
+    const c = publisher.publish(env('c'));
+    const d = publisher.publish(env('d'));
+    ch.ack(3);
+    assert.is(await reasonOf(c), 'timeout');
+    assert.is(await reasonOf(d), 'confirmed');
+    assert.is(silent, 1, 'not silent: an answer came after c was sent');
+  } finally {
+    clearInterval(keepAlive);
+  }
+});
+
 test('close() fails what still awaits its confirm', async () => {
   const { publisher } = setup();
   const p = publisher.publish(env('a'));
