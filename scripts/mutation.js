@@ -16,6 +16,7 @@ const TARGETS = {
   'worker/retry-policy.ts': '^(worker-retry-policy|retry-policy-edges)',
   'worker/failure-headers.ts': '^(worker-failure-headers|failure-headers-edges)',
   'worker/envelopes.ts': '^(worker-envelopes|envelope-copies)',
+  'core/copy-properties.ts': '^(worker-envelopes|envelope-copies)',
   'api/dead-letters/fingerprint.ts': '^(dlq-decode|dead-letter-fingerprint)',
   'topology/plan.ts': '^topology-',
   'topology/compile.ts': '^topology-',
