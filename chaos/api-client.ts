@@ -4,7 +4,7 @@ import type { Observation } from './reconcile.ts';
 export type PostOutcome =
   | { kind: 'accepted'; requestId: string }
   /** Worth retrying: 503/429/409/5xx, or the API unreachable (refused, reset, timed out). */
-  | { kind: 'retry'; why: string; retryAfterMs: number | undefined }
+  | { kind: 'retry'; why: string; retryAfterMs: number | undefined; requestId?: string }
   /** A 4xx or a 202 without a requestId: retrying the same body cannot help. */
   | { kind: 'refused'; why: string };
 
@@ -34,7 +34,12 @@ export class ApiClient {
       const requestId = parseRequestId(text);
       return requestId ? { kind: 'accepted', requestId } : { kind: 'refused', why: `202 without a requestId: ${text.slice(0, 120)}` };
     }
-    if (RETRYABLE.has(res.status)) return { kind: 'retry', why: `http ${res.status}`, retryAfterMs: retryAfterMs(res.headers.get('retry-after')) };
+    if (RETRYABLE.has(res.status)) {
+      // An answer that names a requestId (an outcome the API could not know) may still be processed.
+      const requestId = parseRequestId(text);
+      const why = `http ${res.status}${errorCode(text)}`;
+      return { kind: 'retry', why, retryAfterMs: retryAfterMs(res.headers.get('retry-after')), ...(requestId ? { requestId } : {}) };
+    }
     return { kind: 'refused', why: `http ${res.status}: ${text.slice(0, 120)}` };
   }
 
@@ -84,6 +89,17 @@ function parseRequestId(text: string): string | undefined {
     return typeof o.requestId === 'string' && o.requestId !== '' ? o.requestId : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** " CODE" from an error body {"error":{"code":...}} or {"code":...}, for the retry causes; empty when none. */
+function errorCode(text: string): string {
+  try {
+    const o = JSON.parse(text) as { code?: unknown; error?: { code?: unknown } | string };
+    const code = typeof o.error === 'object' ? o.error?.code : o.code;
+    return typeof code === 'string' ? ` ${code}` : '';
+  } catch {
+    return '';
   }
 }
 
