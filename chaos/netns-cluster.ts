@@ -171,6 +171,16 @@ export class NetnsCluster implements BrokerCluster {
     await this.waitHealed();
   }
 
+  /**
+   * What an operator does with a node that stays partitioned: restart it (same name and data), so
+   * it rejoins the majority. Used only after the cluster failed to heal on its own.
+   */
+  async restartPartitioned(i: number): Promise<void> {
+    await this.kill(i);
+    this.isolated.delete(i);
+    await this.restart(i);
+  }
+
   async stopNode(i: number): Promise<void> {
     const pid = this.pid(i);
     // Erlang/OTP stops the node cleanly on SIGTERM (init:stop).
@@ -264,7 +274,11 @@ export class NetnsCluster implements BrokerCluster {
         const m = new ManagementClient({ amqpUrl: this.amqpUrl(i), managementUrl: this.managementUrl(i) });
         const nodes = (await m.get<MgmtNode[]>('/api/nodes?columns=name,running,partitions', 3000)) ?? [];
         const ok = this.nodeNames.every((n) => nodes.some((x) => x.name === n && x.running && (x.partitions ?? []).length === 0));
-        if (!ok) return false;
+        // Thrown, not returned: waitUntil names the last error, so a timeout says what was wrong.
+        if (!ok)
+          throw new Error(
+            `${this.nodeNames[i]} sees ${nodes.map((x) => `${x.name}${x.running ? '' : ' down'}${x.partitions?.length ? ` partitioned from ${x.partitions.join('+')}` : ''}`).join(', ')}`,
+          );
       }
       return true;
     });
