@@ -260,7 +260,9 @@ export class NetnsCluster implements BrokerCluster {
     await waitUntil(`all members of ${queue} online`, timeoutMs, async () => {
       const m = await this.management();
       const q = await m.get<{ members?: string[]; online?: string[] }>(m.path('queues', vhost, queue));
-      return q?.members?.length === this.nodeNames.length && q.online?.length === q.members.length;
+      // A classic queue (the unsafe self-check's) has no members to wait for, and may be gone.
+      if (q?.members === undefined) return true;
+      return q.members.length === this.nodeNames.length && q.online?.length === q.members.length;
     });
   }
 

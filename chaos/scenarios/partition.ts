@@ -35,10 +35,19 @@ export const partition: Scenario = {
     const rounds: ('leader' | 'api')[] = quick ? ['leader', 'api'] : ['leader', 'api', 'leader', 'api'];
     for (const round of rounds) {
       await ctx.sleep(gapMs);
-      const leader = net.indexOf(await net.leaderOf(NAMES.requests));
-      const victim = round === 'leader' ? leader : apiNode;
+      // -1 when the main queue is gone (a non-durable classic queue whose node paused: the self-check).
+      const leader = await net.leaderOf(NAMES.requests).then(
+        (n) => net.indexOf(n),
+        () => -1,
+      );
+      const victim = round === 'leader' && leader >= 0 ? leader : apiNode;
       const name = net.nodeNames[victim] ?? String(victim);
-      const detail: Record<string, unknown> = { node: name, leaderBefore: net.nodeNames[leader], apiOnMinority: victim === apiNode, holdS: holdMs / 1000 };
+      const detail: Record<string, unknown> = {
+        node: name,
+        leaderBefore: net.nodeNames[leader] ?? 'none',
+        apiOnMinority: victim === apiNode,
+        holdS: holdMs / 1000,
+      };
       await ctx.fault(
         round === 'leader' ? `isolate leader ${name} from the other nodes` : `1|2 split: API's node ${name} cut off (nodes and API link, silently)`,
         () => net.isolate(victim, { fromClients: round === 'api' }),
