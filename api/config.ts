@@ -59,7 +59,7 @@ export function parseByteSize(v: string): number | undefined {
   return Math.floor(Number(m[1]) * factor);
 }
 
-export function readApiConfig(env: NodeJS.ProcessEnv = process.env): Readonly<ApiConfig> {
+export function readApiConfig(env: NodeJS.ProcessEnv): Readonly<ApiConfig> {
   const e = readEnv(
     {
       AMQP_URL: amqpUrlsVar(),

@@ -1,4 +1,5 @@
-import { PublishNotConfirmedError, WarrenError } from '../core/index.ts';
+import { WarrenError } from '../core/index.ts';
+import { EnqueueError, JobValidationError } from '../producer/index.ts';
 
 /**
  * The API's own failures, each with a stable `code` that the HTTP layer maps to a status. The
@@ -57,7 +58,8 @@ export interface ErrorAnswer {
 /** Maps any thrown value to the answer a client sees. Unknown errors are 500 without details. */
 export function answerFor(err: unknown): ErrorAnswer {
   if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message };
-  if (err instanceof PublishNotConfirmedError) return publishAnswer(err);
+  if (err instanceof EnqueueError) return enqueueAnswer(err);
+  if (err instanceof JobValidationError) return { status: 400, code: 'INVALID_DATA', message: err.message };
   if (err instanceof StoreUnavailableError) {
     return { status: 503, code: err.code, message: 'the result store is unavailable; try again later', retryAfter: 5 };
   }
@@ -68,35 +70,22 @@ export function answerFor(err: unknown): ErrorAnswer {
   return { status: 500, code: 'INTERNAL', message: 'internal error' };
 }
 
-function publishAnswer(err: PublishNotConfirmedError): ErrorAnswer {
-  switch (err.reason) {
-    case 'closed':
-      return { status: 503, code: 'BROKER_UNAVAILABLE', message: 'the message broker is unreachable; the request was not accepted', retryAfter: 5 };
-    case 'blocked':
-      return {
-        status: 503,
-        code: 'BROKER_BLOCKED',
-        message: 'the message broker is refusing publishes (resource alarm); the request was not accepted',
-        retryAfter: 5,
-      };
-    case 'window-full':
-      return { status: 503, code: 'OVERLOADED', message: 'too many requests awaiting broker confirmation; the request was not accepted', retryAfter: 1 };
-    case 'timeout':
-      return { status: 503, code: 'PUBLISH_TIMEOUT', message: 'the message broker did not confirm in time; the request was not accepted', retryAfter: 2 };
-    case 'unroutable':
-      return {
-        status: 503,
-        code: 'UNROUTABLE',
-        message: 'no queue is bound for the request route (run warren topology apply); it was not accepted',
-        retryAfter: 5,
-      };
-    case 'nack':
-      return {
-        status: 503,
-        code: 'PUBLISH_REJECTED',
-        message: 'the message broker rejected the request (queue full or unroutable); it was not accepted',
-        retryAfter: 2,
-      };
+/** 503 with Retry-After for every refusal: the producer's code says why (the client's contract). */
+function enqueueAnswer(err: EnqueueError): ErrorAnswer {
+  const retryAfter = Math.max(1, Math.round(err.retryAfterMs / 1000));
+  switch (err.code) {
+    case 'BROKER_UNAVAILABLE':
+      return { status: 503, code: err.code, message: 'the message broker is unreachable; the request was not accepted', retryAfter };
+    case 'BROKER_BLOCKED':
+      return { status: 503, code: err.code, message: 'the message broker is refusing publishes (resource alarm); the request was not accepted', retryAfter };
+    case 'OVERLOADED':
+      return { status: 503, code: err.code, message: 'too many requests awaiting broker confirmation; the request was not accepted', retryAfter };
+    case 'TIMEOUT':
+      return { status: 503, code: 'PUBLISH_TIMEOUT', message: 'the message broker did not confirm in time; the request was not accepted', retryAfter };
+    case 'UNROUTABLE':
+      return { status: 503, code: err.code, message: 'no queue is bound for the request route (run warren topology apply); it was not accepted', retryAfter };
+    case 'PUBLISH_REJECTED':
+      return { status: 503, code: err.code, message: 'the message broker rejected the request (queue full or unroutable); it was not accepted', retryAfter };
   }
 }
 

@@ -1,13 +1,11 @@
 /** The API's public face: the process (ApiServer), its HTTP app, its parts and the store. */
-export { ChannelSlot, type ChannelSlotOptions } from './broker/channel-slot.ts';
-export { type ConfirmChannelSource, ConfirmPublisher, type ConfirmPublisherOptions, type RequestPublisher } from './broker/publisher.ts';
 export { QueueConsumer, type QueueConsumerOptions } from './broker/queue-consumer.ts';
 export { type ApiConfig, MAX_PUBLISH_TIMEOUT_MS, parseByteSize, readApiConfig } from './config.ts';
 export * from './dead-letters/index.ts';
 export * from './errors.ts';
 export { type AppDeps, createApp } from './http/app.ts';
-export { type Accepted, type AcceptOptions, RequestAcceptor } from './http/request-acceptor.ts';
-export { API_PREFIX, statusUrlOf } from './http/request-routes.ts';
+export { type Accepted, type AcceptOptions, RequestAcceptor, type RequestPublisher } from './http/request-acceptor.ts';
+export { ACCEPT_PATH, API_PREFIX, JOBS_PATH, statusUrlOf } from './http/request-routes.ts';
 export { type CheckResult, Readiness, type ReadinessProbe, type ReadinessReport } from './readiness.ts';
 export { type DeadEventMessage, type DecodedDeadEvent, decodeDeadEvent } from './results/dead-event.ts';
 export { createDeadEventHandler, createResultHandler } from './results/handlers.ts';

@@ -1,6 +1,6 @@
 import type { Channel } from 'amqplib';
+import type { ConfirmChannelSource } from '../amqp/index.ts';
 import type { AmqpConnectionManager, Logger } from '../core/index.ts';
-import type { ConfirmChannelSource } from './broker/publisher.ts';
 import type { ResultStore } from './store/result-store.ts';
 
 /** AMQP reply code of a passive declare for something that does not exist. */

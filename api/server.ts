@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Router } from 'express';
+import { bounded, ChannelHolder, type ConfirmChannelSource, dropConnection } from '../amqp/index.ts';
 import {
   type AmqpConnectionManager,
   connectBroker,
@@ -11,12 +12,10 @@ import {
   ManagementClient,
   type Registry,
   registerQueueGauges,
-  TopologyError,
 } from '../core/index.ts';
-import { type CompiledTopology, DEFAULT_REQUESTS_QUEUE, DEFAULT_RESULTS_QUEUE, loadCompiledTopology, routesFor } from '../topology/index.ts';
+import { type JobRef, Producer } from '../producer/index.ts';
+import { type CompiledJob, type CompiledTopology, DEFAULT_REQUESTS_QUEUE, loadCompiledTopology } from '../topology/index.ts';
 import { AlarmProbe } from './broker/alarm-probe.ts';
-import { ChannelSlot } from './broker/channel-slot.ts';
-import { type ConfirmChannelSource, ConfirmPublisher } from './broker/publisher.ts';
 import { QueueConsumer } from './broker/queue-consumer.ts';
 import type { ApiConfig } from './config.ts';
 import { TopologyMissingError } from './errors.ts';
@@ -34,8 +33,10 @@ export interface ApiServerOptions {
   compiled?: CompiledTopology;
   /** A store the caller owns (not closed by stop); by default one is opened from the config. */
   store?: ResultStore;
+  /** The queue of the job behind POST /api/v1/processData (default processing.requests; absent from the topology: no such route). */
   requestsQueue?: string;
-  resultsQueue?: string;
+  /** Job definitions (defineJob) whose schemas the HTTP front checks before publishing. */
+  jobs?: readonly JobRef[];
   /** How long start() waits for a first topology check to fail fast on missing queues. */
   topologyWaitMs?: number;
   /** Extra HTTP routes, given the opened store (e.g. dead-letter admin routes when ADMIN_TOKEN is set). */
@@ -55,7 +56,8 @@ export class ApiServer {
   private http: Server | undefined;
   private store: ResultStore | undefined;
   private connections: AmqpConnectionManager[] = [];
-  private publishSlot: ChannelSlot<ConfirmChannel> | undefined;
+  private publishChannel: ChannelHolder<ConfirmChannel> | undefined;
+  private producer: Producer | undefined;
   private consumers: QueueConsumer[] = [];
   private readiness: Readiness | undefined;
   private alarmProbe: AlarmProbe | undefined;
@@ -84,17 +86,14 @@ export class ApiServer {
   private async startAll(): Promise<{ port: number }> {
     const { config, logger } = this.opts;
     const compiled = this.opts.compiled ?? loadCompiledTopology(config.topologyPath);
+    const jobs = Object.values(compiled.jobs);
     const requestsQueue = this.opts.requestsQueue ?? DEFAULT_REQUESTS_QUEUE;
-    const resultsQueue = this.opts.resultsQueue ?? DEFAULT_RESULTS_QUEUE;
-    const requests = routesFor(compiled, requestsQueue);
-    routesFor(compiled, resultsQueue);
-    const route = requests.publish;
-    if (!route) {
-      throw new TopologyError([
-        { file: config.topologyPath ?? 'topology', path: `queues.${requestsQueue}.bind`, message: 'expected a binding: the API publishes requests through it' },
-      ]);
-    }
-    const eventsQueue = requests.deadLetter?.eventsQueue;
+    const defaultJob = jobs.find((j) => j.queue === requestsQueue);
+    const publicJobs = Object.fromEntries(jobs.filter((j) => j.public).map((j) => [j.name, j]));
+    // The API records the outcome of every job it can accept: their results and dead events.
+    const accepted = uniqueJobs([...(defaultJob ? [defaultJob] : []), ...Object.values(publicJobs)]);
+    const resultsQueues = [...new Set(accepted.flatMap((j) => (j.results ? [j.results.queue] : [])))];
+    const eventsQueues = [...new Set(accepted.flatMap((j) => compiled.routes[j.queue]?.deadLetter?.eventsQueue ?? []))];
 
     const store =
       this.opts.store ?? (await openResultStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, logger }));
@@ -109,8 +108,8 @@ export class ApiServer {
     this.alarmProbe = probe;
     probe.start();
 
-    const slot = new ChannelSlot<ConfirmChannel>({ connection: publishConn, name: 'publish', create: (m) => m.createConfirmChannel(), logger });
-    this.publishSlot = slot;
+    const slot = new ChannelHolder<ConfirmChannel>({ connection: publishConn, name: 'publish', create: (m) => m.createConfirmChannel(), logger });
+    this.publishChannel = slot;
     slot.start();
     // Blocked when the publish connection is, or as soon as the probe finds a resource alarm.
     const channels: ConfirmChannelSource = {
@@ -122,17 +121,21 @@ export class ApiServer {
       },
       addBlockedListener: (listener) => slot.addBlockedListener(listener),
     };
-    const publisher = new ConfirmPublisher({
+    const producer = new Producer({
       channels,
-      route,
-      timeoutMs: config.publishTimeoutMs,
+      topology: compiled,
+      jobs: this.opts.jobs,
+      publishTimeoutMs: config.publishTimeoutMs,
       maxInFlight: config.maxInFlight,
       logger,
       metrics: metrics.publish,
+      // A silent node (cut off, no TCP reset): move to the next node now, not after the heartbeats.
+      onSilent: () => dropConnection(publishConn, 'the broker answered nothing within the confirm deadline', logger),
     });
+    this.producer = producer;
     gaugeIn(registry, 'warren_publishes_in_flight', 'Request publishes awaiting their broker confirm (bounded by API_MAX_IN_FLIGHT).', [], {
       collect() {
-        this.set(publisher.unconfirmed);
+        this.set(producer.unconfirmed);
       },
     });
     gaugeIn(registry, 'warren_broker_blocked', '1 while the broker blocks publishing (a memory or disk alarm), else 0.', [], {
@@ -148,23 +151,37 @@ export class ApiServer {
 
     const consume = (queue: string, handle: (msg: ConsumeMessage) => Promise<void>) =>
       new QueueConsumer({ connection: consumeConn, queue, prefetch: config.resultsPrefetch, handle, logger });
-    this.consumers = [consume(resultsQueue, createResultHandler(store, logger.child({ queue: resultsQueue }), metrics))];
-    if (eventsQueue) {
-      this.consumers.push(consume(eventsQueue, createDeadEventHandler(store, logger.child({ queue: eventsQueue }), deliveryLimitsOf(compiled), metrics)));
-    }
+    this.consumers = [
+      ...resultsQueues.map((q) => consume(q, createResultHandler(store, logger.child({ queue: q }), metrics))),
+      ...eventsQueues.map((q) => consume(q, createDeadEventHandler(store, logger.child({ queue: q }), deliveryLimitsOf(compiled), metrics))),
+    ];
     for (const c of this.consumers) c.start();
 
     const readiness = new Readiness({
       channels,
       connection: consumeConn,
       store,
-      needs: { exchanges: [route.exchange], queues: [requestsQueue, resultsQueue, ...(eventsQueue ? [eventsQueue] : [])] },
+      needs: {
+        exchanges: [...new Set(accepted.map((j) => j.publish.exchange))],
+        queues: [...accepted.map((j) => j.queue), ...resultsQueues, ...eventsQueues],
+      },
       logger,
     });
     this.readiness = readiness;
     readiness.start();
 
-    const app = createApp({ publisher, store, logger, config, readiness, metrics, requestsQueue, routes: this.opts.routes?.({ store, logger }) ?? [] });
+    const app = createApp({
+      publisher: producer,
+      defaultJob,
+      publicJobs,
+      schemaOf: (job) => producer.schemaOf(job),
+      store,
+      logger,
+      config,
+      readiness,
+      metrics,
+      routes: this.opts.routes?.({ store, logger }) ?? [],
+    });
     const http = createServer(app);
     this.http = http;
     await new Promise<void>((resolve, reject) => {
@@ -174,7 +191,7 @@ export class ApiServer {
         resolve();
       });
     });
-    this.log.info({ port: this.port, store: store.description, exchange: route.exchange, routingKey: route.routingKey }, 'api listening');
+    this.log.info({ port: this.port, store: store.description, jobs: accepted.map((j) => j.name) }, 'api listening');
 
     const topology = await readiness.topologyCheck(this.opts.topologyWaitMs ?? 3000);
     if (topology.missing?.length) {
@@ -202,11 +219,18 @@ export class ApiServer {
     await Promise.all(this.consumers.map((c) => c.stop()));
     this.readiness?.stop();
     this.alarmProbe?.stop();
-    await this.publishSlot?.close();
-    await Promise.all(this.connections.map((c) => c.close().catch((err: unknown) => this.log.warn({ err }, 'broker close failed'))));
+    // Confirms still on their way end by their deadline; the channel closes after them.
+    await this.producer?.close();
+    await this.publishChannel?.close();
+    // Bounded: a node cut off without a TCP reset never answers a close, and the store must still close.
+    await Promise.all(this.connections.map((c) => bounded(c.close(), 'broker connection close', this.log)));
     if (this.store && !this.opts.store) await this.store.close().catch((err: unknown) => this.log.warn({ err }, 'store close failed'));
     this.log.info('api stopped');
   }
+}
+
+function uniqueJobs(jobs: readonly CompiledJob[]): CompiledJob[] {
+  return [...new Map(jobs.map((j) => [j.name, j])).values()];
 }
 
 function deliveryLimitsOf(compiled: CompiledTopology): Record<string, number> {

@@ -6,7 +6,7 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULT_AMQP_URL, LocalRabbitNode, ManagementClient, portAnswers, withVhost } from '../core/index.ts';
 import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
-import { benchConsume, benchPublish, type Pair } from './sections/amqp.ts';
+import { benchConsume, benchEnqueue, benchPublish, type Pair } from './sections/amqp.ts';
 import { benchOverload, FLAT_MAX_GROWTH_MB, FLAT_MAX_GROWTH_SHARE } from './sections/overload.ts';
 import { benchE2e, benchHttp, benchScaling } from './sections/services.ts';
 
@@ -73,6 +73,9 @@ try {
   const publish = await section('publish', 'raw amqplib vs Warren publisher (256 B, persistent, confirms, window 256)', () =>
     best(() => benchPublish(url, size.messages, 256, 256)),
   );
+  const enqueue = await section('enqueue', 'raw amqplib vs producer.enqueue (the job of processing.requests, 256 B of data, window 256)', () =>
+    best(() => benchEnqueue(url, compiled, size.messages, 256, 256)),
+  );
   const consume = await section('consume', 'raw consume+ack vs worker runtime, no-op handler, no result (quorum, prefetch 100)', () =>
     best(() => benchConsume(url, compiled, size.messages, 100, 256, false)),
   );
@@ -116,6 +119,7 @@ try {
     consumeRatio: ratio(consume),
     consumeWithResultsRatio: ratio(consumeResults),
     publishRatio: ratio(publish),
+    enqueueRatio: ratio(enqueue),
     httpRatio: http.warren.acceptedPerSecond / http.bare.acceptedPerSecond,
     httpP50Ms: http.warren.p50Ms,
     httpP99Ms: http.warren.p99Ms,
@@ -150,6 +154,7 @@ try {
     ['| measure | Warren | baseline | ratio | target | meets |', '|---|---|---|---|---|---|'],
     [
       `| publish, confirmed msg/s | ${f(publish.warren)} | ${f(publish.raw)} (raw amqplib) | ${results.publishRatio.toFixed(2)} | >= 0.9 | ${mark(results.publishRatio >= 0.9)} |`,
+      `| producer.enqueue, confirmed jobs/s | ${f(enqueue.warren)} | ${f(enqueue.raw)} (raw amqplib) | ${results.enqueueRatio.toFixed(2)} | >= 0.9 | ${mark(results.enqueueRatio >= 0.9)} |`,
     ],
     [
       `| consume + ack msg/s | ${f(consume.warren)} | ${f(consume.raw)} (raw amqplib) | ${results.consumeRatio.toFixed(2)} | >= 0.9 | ${mark(results.consumeRatio >= 0.9)} |`,

@@ -1,10 +1,17 @@
+import { parseArgs } from 'node:util';
 import { ApiServer, DeadLetterQueues, deadLetterAdminRouter, readApiConfig, TopologyMissingError } from '../api/index.ts';
-import { createLogger } from '../core/index.ts';
+import { ConfigError, createLogger } from '../core/index.ts';
 import { loadCompiledTopology } from '../topology/index.ts';
+import { loadJobs } from './load-jobs.ts';
 
-const HELP = `Usage: warren api
+const HELP = `Usage: warren api [--handler PATH]
 
-Runs the HTTP API: POST /api/v1/processData, GET /api/v1/requests/:id, /healthz, /readyz.
+Runs the HTTP API: POST /api/v1/jobs/:job (the topology's public jobs), POST /api/v1/processData
+(the tutorial's job), GET /api/v1/requests/:id, /healthz, /readyz, /metrics.
+
+Options:
+  --handler PATH   your job modules (as for warren worker): their schemas are checked at the HTTP
+                   front (400 naming the field) before anything is published
 
 Environment:
   PORT                     HTTP port (default 3000; 0 picks a free one)
@@ -21,20 +28,31 @@ Environment:
   LOG_LEVEL                fatal|error|warn|info|debug|trace|silent (default info)
 `;
 
+/** Past the publish timeout, what a shutdown may take at most (bounded close steps, the store). */
+const SHUTDOWN_MARGIN_MS = 10_000;
+
 /** `warren api`: runs until SIGTERM or SIGINT, then shuts down gracefully and exits 0. */
 export async function run(args: string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
+  let values: { handler?: string | undefined; help?: boolean | undefined };
+  try {
+    ({ values } = parseArgs({ args, options: { handler: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new ConfigError('arguments', `${(err as Error).message}\n\n${HELP}`);
+  }
+  if (values.help) {
     process.stdout.write(HELP);
     return 0;
   }
-  const config = readApiConfig();
+  const config = readApiConfig(process.env);
   const logger = createLogger({ name: 'warren-api', level: config.logLevel });
   const compiled = loadCompiledTopology(config.topologyPath);
+  const jobs = values.handler === undefined ? undefined : await loadJobs(values.handler);
   const adminToken = config.adminToken;
   const server = new ApiServer({
     config,
     logger,
     compiled,
+    ...(jobs ? { jobs } : {}),
     routes: ({ store }) =>
       adminToken
         ? [
@@ -64,6 +82,14 @@ export async function run(args: string[]): Promise<number> {
   };
   process.once('SIGTERM', force);
   process.once('SIGINT', force);
+  // Whatever the broker or the store do, the process ends within its grace: requests in flight get
+  // the publish timeout, every closing step is bounded; this is the last resort.
+  const deadline = setTimeout(() => {
+    logger.error({ afterMs: config.publishTimeoutMs + SHUTDOWN_MARGIN_MS }, 'shutdown did not finish in time; exiting');
+    process.exit(1);
+  }, config.publishTimeoutMs + SHUTDOWN_MARGIN_MS);
+  deadline.unref();
   await server.stop();
+  clearTimeout(deadline);
   return 0;
 }

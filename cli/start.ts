@@ -1,12 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { amqpUrlsVar, createLogger, intVar, LocalRabbitNode, logLevelVar, portAnswers, readEnv, redactUrl } from '../core/index.ts';
 import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
 import { DEFAULT_WORKER_METRICS_PORT } from '../worker/index.ts';
-
-const BIN = fileURLToPath(new URL('../bin/warren.js', import.meta.url));
+import { WARREN_BIN } from './paths.ts';
 
 const HOW_TO_GET_A_BROKER = `No RabbitMQ broker answers on 127.0.0.1:5672 and rabbitmq-server is not installed.
 Get one of these, then run npm start again:
@@ -74,8 +72,8 @@ export async function run(_args: string[]): Promise<number> {
   // which sends each child one SIGTERM. Had they received the SIGINT too, that SIGTERM would be
   // their second signal, which means "stop now, without draining".
   const children: ChildProcess[] = [
-    spawn(process.execPath, [BIN, 'api'], { env: childEnv, stdio: 'inherit', detached: true }),
-    spawn(process.execPath, [BIN, 'worker', '--replicas', String(env.START_WORKERS)], { env: childEnv, stdio: 'inherit', detached: true }),
+    spawn(process.execPath, [WARREN_BIN, 'api'], { env: childEnv, stdio: 'inherit', detached: true }),
+    spawn(process.execPath, [WARREN_BIN, 'worker', '--replicas', String(env.START_WORKERS)], { env: childEnv, stdio: 'inherit', detached: true }),
   ];
 
   let stopping = false;

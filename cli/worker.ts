@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   aggregateMetrics,
@@ -12,7 +12,7 @@ import {
   registerQueueGauges,
   serveMetrics,
 } from '../core/index.ts';
-import { type CompiledTopology, loadCompiledTopology } from '../topology/index.ts';
+import { type CompiledTopology, jobFor, loadCompiledTopology } from '../topology/index.ts';
 import {
   answerMetricsRequests,
   BrokerRefusedError,
@@ -20,11 +20,13 @@ import {
   defineWorker,
   FATAL_EXIT_CODE,
   handleShutdownSignals,
+  type JobDefinition,
   MissingTopologyError,
   REPLICA_ENV,
   REPLICA_SETTLED_MESSAGE,
   readDemoConfig,
   readWorkerConfig,
+  resolveJobRoutes,
   resolveWorkerRoutes,
   Supervisor,
   topologyNeeds,
@@ -32,12 +34,17 @@ import {
   type WorkerConfig,
   WorkerStoppedError,
 } from '../worker/index.ts';
+import { loadJobs } from './load-jobs.ts';
+import { WARREN_BIN } from './paths.ts';
 
-export const WORKER_USAGE = `Usage: warren worker [--replicas N] [--concurrency C]
+export const WORKER_USAGE = `Usage: warren worker [--handler PATH] [--replicas N] [--concurrency C]
 
-Runs the demo processor (the tutorial's ProcessorService) on the topology's requests queue.
+Runs your jobs: --handler names a module whose default export is defineJob({ queue, handler })
+(or an array of them), or a folder of such modules; one process consumes every job's queue.
+Without --handler it runs the demo processor (the tutorial's ProcessorService) on WORKER_QUEUE.
 
 Options:
+  --handler PATH    a handler module or a folder of them (compiled JavaScript, e.g. ./dist/jobs)
   --replicas N      worker processes (default 1). N > 1 starts a supervisor that runs N child
                     processes and restarts one that dies (with backoff); N = 1 runs the worker
                     in this process (let your process manager restart it).
@@ -55,6 +62,8 @@ Environment:
   AMQP_MANAGEMENT_URL        management API for the queue depth gauges (default: AMQP host, port 15672)
   DEMO_DELAY_MS              simulated work per message (default 5000)
   DEMO_FAIL_RATE             0 to 1, chance of a transient failure per attempt (default 0)
+  DEMO_HOOKS                 1 turns on the demo's test hooks (data "crash:..." exits the process,
+                             "fail:..." always fails); off by default
   LOG_LEVEL                  fatal|error|warn|info|debug|trace|silent (default info)
 
 Signals: SIGTERM/SIGINT stop gracefully (exit 0); a second signal forces.
@@ -63,6 +72,7 @@ Signals: SIGTERM/SIGINT stop gracefully (exit 0); a second signal forces.
 interface Flags {
   replicas: number;
   concurrency: number | undefined;
+  handler: string | undefined;
   help: boolean;
 }
 
@@ -72,32 +82,39 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(WORKER_USAGE);
     return 0;
   }
-  const config = readWorkerConfig();
+  const config = readWorkerConfig(process.env);
   const root = createLogger({ name: 'warren-worker', level: config.logLevel });
   const logger = config.replica === undefined ? root : root.child({ replica: config.replica });
   // Validated before anything starts, in the supervisor too: a bad topology file fails once,
   // not once per replica restart.
   const compiled = loadCompiledTopology(config.topology);
-  if (!compiled.routes[config.queue]) {
+  const jobs = flags.handler === undefined ? undefined : await loadJobs(flags.handler);
+  if (jobs) for (const job of jobs) jobFor(compiled, job.queue);
+  else if (!compiled.routes[config.queue]) {
     throw new ConfigError('WORKER_QUEUE', `queue "${config.queue}" is not in the topology (it declares: ${Object.keys(compiled.routes).join(', ')})`);
   }
   const concurrency = flags.concurrency ?? config.concurrency;
   const code =
     config.replica === undefined && flags.replicas > 1
-      ? await supervise(flags.replicas, concurrency, config, compiled, logger)
-      : await runWorker(config, compiled, concurrency, logger);
+      ? await supervise(flags, concurrency, config, compiled, jobs, logger)
+      : await runWorker(config, compiled, jobs, concurrency, logger);
   // A handler that ignores its abort signal may hold timers; the process must still end.
   setTimeout(() => process.exit(code), 2000).unref();
   return code;
 }
 
-async function runWorker(config: WorkerConfig, compiled: CompiledTopology, concurrency: number, logger: Logger): Promise<number> {
+async function runWorker(
+  config: WorkerConfig,
+  compiled: CompiledTopology,
+  jobs: readonly JobDefinition[] | undefined,
+  concurrency: number,
+  logger: Logger,
+): Promise<number> {
   const worker = defineWorker({
-    handler: createDemoProcessor(readDemoConfig()),
+    ...(jobs ? { jobs } : { handler: createDemoProcessor(readDemoConfig(process.env)), queue: config.queue }),
     urls: config.amqpUrls,
     topology: compiled,
     logger,
-    queue: config.queue,
     concurrency,
     timeoutMs: config.timeoutMs,
     shutdownGraceMs: config.shutdownGraceMs,
@@ -154,7 +171,7 @@ async function exposeMetrics(worker: Worker, config: WorkerConfig, logger: Logge
     return undefined;
   }
   if (config.metricsPort === undefined) return undefined;
-  addQueueGauges(worker.registry, topologyNeeds(worker.routes).queues, config, logger);
+  addQueueGauges(worker.registry, worker.needs.queues, config, logger);
   return serveMetrics({ source: worker.registry, port: config.metricsPort, logger });
 }
 
@@ -163,12 +180,19 @@ function addQueueGauges(registry: Registry, queues: readonly string[], config: W
   registerQueueGauges(registry, { management, queues, logger });
 }
 
-async function supervise(replicas: number, concurrency: number, config: WorkerConfig, compiled: CompiledTopology, logger: Logger): Promise<number> {
-  const bin = fileURLToPath(new URL('../bin/warren.js', import.meta.url));
+async function supervise(
+  flags: Flags,
+  concurrency: number,
+  config: WorkerConfig,
+  compiled: CompiledTopology,
+  jobs: readonly JobDefinition[] | undefined,
+  logger: Logger,
+): Promise<number> {
+  const handlerArgs = flags.handler === undefined ? [] : ['--handler', resolve(flags.handler)];
   const supervisor = new Supervisor({
-    replicas,
+    replicas: flags.replicas,
     command: process.execPath,
-    args: [bin, 'worker', '--concurrency', String(concurrency)],
+    args: [WARREN_BIN, 'worker', '--concurrency', String(concurrency), ...handlerArgs],
     env: process.env,
     replicaEnv: REPLICA_ENV,
     logger,
@@ -178,7 +202,8 @@ async function supervise(replicas: number, concurrency: number, config: WorkerCo
   let metricsServer: Server | undefined;
   if (config.metricsPort !== undefined) {
     const registry = createMetricsRegistry();
-    addQueueGauges(registry, topologyNeeds(resolveWorkerRoutes(compiled, config.queue, undefined)).queues, config, logger);
+    const routes = jobs ? jobs.map((j) => resolveJobRoutes(compiled, jobFor(compiled, j.queue))) : [resolveWorkerRoutes(compiled, config.queue, undefined)];
+    addQueueGauges(registry, [...new Set(routes.flatMap((r) => topologyNeeds(r).queues))], config, logger);
     const source = async () => aggregateMetrics([await registry.getMetricsAsJSON(), ...(await supervisor.collectMetrics())]);
     metricsServer = await serveMetrics({ source, port: config.metricsPort, logger });
   }
@@ -192,11 +217,11 @@ async function supervise(replicas: number, concurrency: number, config: WorkerCo
 }
 
 function parseFlags(args: string[]): Flags {
-  let values: { replicas?: string | undefined; concurrency?: string | undefined; help?: boolean | undefined };
+  let values: { replicas?: string | undefined; concurrency?: string | undefined; handler?: string | undefined; help?: boolean | undefined };
   try {
     ({ values } = parseArgs({
       args,
-      options: { replicas: { type: 'string' }, concurrency: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { replicas: { type: 'string' }, concurrency: { type: 'string' }, handler: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
       strict: true,
       allowPositionals: false,
     }));
@@ -206,6 +231,7 @@ function parseFlags(args: string[]): Flags {
   return {
     replicas: values.replicas === undefined ? 1 : intFlag('--replicas', values.replicas, 1, 64),
     concurrency: values.concurrency === undefined ? undefined : intFlag('--concurrency', values.concurrency, 1, 10_000),
+    handler: values.handler,
     help: values.help === true,
   };
 }

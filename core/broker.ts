@@ -23,7 +23,8 @@ export interface BrokerOptions {
 export function connectBroker(options: BrokerOptions): AmqpConnectionManager {
   const log = options.logger.child({ component: 'broker' });
   const conn = amqp.connect([...options.urls], {
-    heartbeatIntervalInSeconds: options.heartbeatSeconds ?? 10,
+    // 5 s: a node cut off without a TCP reset is noticed after two missed beats (10-15 s), not 20-30.
+    heartbeatIntervalInSeconds: options.heartbeatSeconds ?? 5,
     reconnectTimeInSeconds: options.reconnectSeconds ?? 1,
     connectionOptions: { clientProperties: { connection_name: options.connectionName } },
   });

@@ -6,4 +6,5 @@ export * from './logger.ts';
 export * from './management.ts';
 export * from './message.ts';
 export * from './metrics.ts';
+export * from './standard-schema.ts';
 export * from './tracing.ts';

@@ -1,3 +1,4 @@
+import { type CompiledJob, compileJobs } from './jobs.ts';
 import type { Topology } from './load.ts';
 import type { QueueSpec } from './schema.ts';
 
@@ -55,6 +56,8 @@ export interface CompiledTopology {
   queues: QueueDecl[];
   bindings: BindingDecl[];
   routes: Record<string, QueueRoutes>;
+  /** The jobs, by name (topology/jobs.ts). */
+  jobs: Record<string, CompiledJob>;
   warnings: string[];
 }
 
@@ -70,7 +73,7 @@ export const names = {
 };
 
 export function compileTopology(topo: Topology): CompiledTopology {
-  const out: CompiledTopology = { exchanges: [], queues: [], bindings: [], routes: {}, warnings: [] };
+  const out: CompiledTopology = { exchanges: [], queues: [], bindings: [], routes: {}, jobs: compileJobs(topo), warnings: [] };
   for (const [name, ex] of Object.entries(topo.exchanges)) {
     out.exchanges.push({ name, type: ex.type, durable: ex.durable });
   }

@@ -3,6 +3,7 @@ import { join, relative, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { TopologyError, type TopologyProblem } from '../core/index.ts';
+import { checkJobs } from './jobs.ts';
 import { type TopologyFile, topologyFileSchema } from './schema.ts';
 
 /** A validated topology: the merged declarations of one or more files. */
@@ -66,7 +67,7 @@ export function parseTopology(sources: ReadonlyArray<{ file: string; text: strin
     }
     for (const b of parsed.data.bindings) topo.bindings.push({ ...b, file });
   }
-  if (problems.length === 0) problems.push(...checkReferences(topo));
+  if (problems.length === 0) problems.push(...checkReferences(topo), ...checkJobs(topo));
   if (problems.length > 0) throw new TopologyError(problems);
   return topo;
 }

@@ -57,6 +57,21 @@ const deadLetterSchema = z.union([
   }),
 ]);
 
+/**
+ * A queue that carries a job: producers enqueue to it by the job's name (default: the queue's
+ * name), workers consume it with the job's handler. `public` exposes it at the HTTP API's
+ * `POST /api/v1/jobs/:job`; `results` names the queue results go to (a bound queue of the
+ * topology), or `false` for fire-and-forget work (no result message; the handler's return is dropped).
+ */
+const jobSchema = z.union([
+  z.literal(true),
+  z.strictObject({
+    name: name.optional(),
+    public: z.boolean().default(false),
+    results: z.union([name, z.literal(false)]).optional(),
+  }),
+]);
+
 const queueSchema = z.strictObject({
   type: z.enum(['quorum', 'classic']).default('quorum'),
   durable: z.boolean().default(true),
@@ -68,6 +83,7 @@ const queueSchema = z.strictObject({
   messageTtl: durationSchema.optional(),
   retry: retrySchema.optional(),
   deadLetter: deadLetterSchema.optional(),
+  job: jobSchema.optional(),
 });
 
 const bindingSchema = z.strictObject({
@@ -86,3 +102,4 @@ export type TopologyFile = z.infer<typeof topologyFileSchema>;
 export type QueueSpec = z.infer<typeof queueSchema>;
 export type ExchangeSpec = z.infer<typeof exchangeSchema>;
 export type BindingSpec = z.infer<typeof bindingSchema>;
+export type JobSpec = z.infer<typeof jobSchema>;

@@ -1,4 +1,5 @@
-import type { Channel, ChannelModel } from 'amqplib';
+import type { ChannelModel } from 'amqplib';
+import { exists } from '../amqp/index.ts';
 import { WarrenError } from '../core/index.ts';
 
 /**
@@ -34,30 +35,6 @@ export async function checkTopology(connection: ChannelModel, needs: TopologyNee
     if (!(await exists(connection, (ch) => ch.checkExchange(x)))) missing.push(`exchange "${x}"`);
   }
   if (missing.length > 0) throw new MissingTopologyError(missing);
-}
-
-/**
- * Runs a passive declare on a throwaway channel: a 404 answer closes the channel it was asked on,
- * so it must not be a channel anything else depends on. Resolves false on 404; other errors throw.
- */
-export async function exists(connection: ChannelModel, check: (ch: Channel) => Promise<unknown>): Promise<boolean> {
-  const ch = await connection.createChannel();
-  let closed = false;
-  ch.on('close', () => {
-    closed = true;
-  });
-  // The 404 arrives both as this 'error' event and as the rejected promise below, where it is
-  // handled; without a listener amqplib would throw it out of its frame handler.
-  ch.on('error', () => undefined);
-  try {
-    await check(ch);
-    return true;
-  } catch (err) {
-    if ((err as { code?: unknown }).code === 404) return false;
-    throw err;
-  } finally {
-    if (!closed) await ch.close();
-  }
 }
 
 function unique(names: readonly string[]): string[] {

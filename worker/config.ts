@@ -49,7 +49,7 @@ export const REPLICA_ENV = 'WARREN_REPLICA';
 
 const MAX_MS = 24 * 60 * 60 * 1000;
 
-export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): Readonly<WorkerConfig> {
+export function readWorkerConfig(env: NodeJS.ProcessEnv): Readonly<WorkerConfig> {
   const raw = readEnv(
     {
       AMQP_URL: amqpUrlsVar(),
@@ -86,9 +86,18 @@ export interface DemoConfig {
   delayMs: number;
   /** Probability (0 to 1) of a transient failure per attempt. */
   failRate: number;
+  /** The test hooks (`crash:` exits the process, `fail:` always fails): DEMO_HOOKS=1 only. */
+  hooks: boolean;
 }
 
-export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): Readonly<DemoConfig> {
-  const raw = readEnv({ DEMO_DELAY_MS: intVar(5000, 0, MAX_MS), DEMO_FAIL_RATE: numberVar(0, 0, 1) }, env);
-  return Object.freeze({ delayMs: raw.DEMO_DELAY_MS, failRate: raw.DEMO_FAIL_RATE });
+export function readDemoConfig(env: NodeJS.ProcessEnv): Readonly<DemoConfig> {
+  const raw = readEnv(
+    {
+      DEMO_DELAY_MS: intVar(5000, 0, MAX_MS),
+      DEMO_FAIL_RATE: numberVar(0, 0, 1),
+      DEMO_HOOKS: z.enum(['0', '1', '']).optional(),
+    },
+    env,
+  );
+  return Object.freeze({ delayMs: raw.DEMO_DELAY_MS, failRate: raw.DEMO_FAIL_RATE, hooks: raw.DEMO_HOOKS === '1' });
 }

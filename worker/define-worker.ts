@@ -1,25 +1,32 @@
 import { ConfigError, createMetricsRegistry, type Logger, type Registry } from '../core/index.ts';
 import type { CompiledTopology } from '../topology/index.ts';
-import { DEFAULT_REQUESTS_QUEUE } from '../topology/index.ts';
+import { DEFAULT_REQUESTS_QUEUE, jobFor } from '../topology/index.ts';
+import { decoderFor } from './decode.ts';
+import type { JobDefinition } from './define-job.ts';
 import type { Handler } from './handler.ts';
-import { type ResultTarget, resolveWorkerRoutes } from './routes.ts';
-import { Worker } from './worker.ts';
+import { type ResultTarget, resolveJobRoutes, resolveWorkerRoutes } from './routes.ts';
+import { Worker, type WorkerJob } from './worker.ts';
 
 export interface WorkerOptions<TData = unknown, TResult = unknown> {
-  handler: Handler<TData, TResult>;
+  /**
+   * The jobs this process runs (defineJob), each on its own queue with its own prefetch; one
+   * connection and one publisher serve them all. Or, for a single queue, `handler` (+ `queue`).
+   */
+  jobs?: readonly JobDefinition[];
+  handler?: Handler<TData, TResult>;
   /** Broker URLs, amqp:// or amqps://; several are tried in turn (a cluster). */
   urls: readonly string[];
   /** The compiled topology (topology's loadCompiledTopology()); every name comes from it. */
   topology: CompiledTopology;
   logger: Logger;
-  /** The queue to consume; default processing.requests. */
+  /** With `handler`: the queue to consume; default processing.requests. */
   queue?: string;
-  /** Where results go; default the binding of processing.results. `false`: the jobs produce no
+  /** With `handler`: where results go; default the binding of processing.results. `false`: the jobs produce no
    * result message (fire-and-forget work), and a message is acked once its handler returned. */
   results?: ResultTarget | false;
-  /** Messages in flight at once in this process (prefetch); default 4. */
+  /** Messages in flight at once per job in this process (prefetch), unless the job sets its own; default 4. */
   concurrency?: number;
-  /** A handler running longer fails with TimeoutError (retried); default 30000. */
+  /** A handler running longer fails with TimeoutError (retried), unless the job sets its own; default 30000. */
   timeoutMs?: number;
   /** How long stop() lets in-flight handlers finish before requeueing them; default 10000. */
   shutdownGraceMs?: number;
@@ -36,11 +43,9 @@ export interface WorkerOptions<TData = unknown, TResult = unknown> {
 
 /** Options after validation: nothing downstream re-checks them. */
 export interface WorkerSettings {
-  handler: Handler;
+  jobs: readonly WorkerJob[];
   urls: readonly string[];
   logger: Logger;
-  concurrency: number;
-  timeoutMs: number;
   shutdownGraceMs: number;
   publishTimeoutMs: number;
   connectionName: string | undefined;
@@ -56,21 +61,52 @@ export function defineWorker<TData = unknown, TResult = unknown>(options: Worker
   for (const u of options.urls) {
     if (!/^amqps?:\/\//.test(u)) throw new ConfigError('urls', 'expected amqp:// or amqps:// URLs');
   }
-  const routes = resolveWorkerRoutes(options.topology, options.queue ?? DEFAULT_REQUESTS_QUEUE, options.results);
+  const concurrency = int('concurrency', options.concurrency, 4, 1, 10_000);
+  const timeoutMs = int('timeoutMs', options.timeoutMs, 30_000, 1, 86_400_000);
+  const jobs = options.jobs ? jobsOf(options.jobs, options.topology, concurrency, timeoutMs) : [singleJob(options, concurrency, timeoutMs)];
   const settings: WorkerSettings = {
-    // The handler's data type is the caller's promise about the message body; the runtime only
-    // guarantees `data` is present (decodeRequest), so the cast is where that promise is taken.
-    handler: options.handler as Handler,
+    jobs,
     urls: [...options.urls],
     logger: options.logger,
-    concurrency: int('concurrency', options.concurrency, 4, 1, 10_000),
-    timeoutMs: int('timeoutMs', options.timeoutMs, 30_000, 1, 86_400_000),
     shutdownGraceMs: int('shutdownGraceMs', options.shutdownGraceMs, 10_000, 0, 86_400_000),
     publishTimeoutMs: int('publishTimeoutMs', options.publishTimeoutMs, 30_000, 100, 86_400_000),
     connectionName: options.connectionName,
     metrics: options.metrics ?? createMetricsRegistry(),
   };
-  return new Worker(Object.freeze(settings), routes);
+  return new Worker(Object.freeze(settings));
+}
+
+function jobsOf(defs: readonly JobDefinition[], topology: CompiledTopology, concurrency: number, timeoutMs: number): WorkerJob[] {
+  if (defs.length === 0) throw new ConfigError('jobs', 'expected at least one job (defineJob)');
+  const seen = new Set<string>();
+  return defs.map((def) => {
+    const job = jobFor(topology, def.queue);
+    if (seen.has(job.queue)) throw new ConfigError('jobs', `queue "${job.queue}" has two handlers; one process runs one handler per job`);
+    seen.add(job.queue);
+    return {
+      name: job.name,
+      routes: resolveJobRoutes(topology, job),
+      // The handler's data type is the job's promise about its messages: the schema (when given)
+      // checks it, the cast is where it is taken.
+      handler: def.handler as Handler,
+      decode: decoderFor(def.envelope, def.schema),
+      concurrency: def.concurrency ?? concurrency,
+      timeoutMs: def.timeoutMs ?? timeoutMs,
+    };
+  });
+}
+
+function singleJob<TData, TResult>(options: WorkerOptions<TData, TResult>, concurrency: number, timeoutMs: number): WorkerJob {
+  if (typeof options.handler !== 'function') throw new ConfigError('handler', 'expected a handler function, or jobs (defineJob)');
+  const queue = options.queue ?? DEFAULT_REQUESTS_QUEUE;
+  return {
+    name: queue,
+    routes: resolveWorkerRoutes(options.topology, queue, options.results),
+    handler: options.handler as Handler,
+    decode: decoderFor('warren', undefined),
+    concurrency,
+    timeoutMs,
+  };
 }
 
 function int(name: string, value: number | undefined, def: number, min: number, max: number): number {

@@ -17,7 +17,8 @@ export const DEMO_CRASH_EXIT_CODE = 137;
  * The tutorial's ProcessorService: appends `-processed` to the request's data (a string) after a
  * simulated delay (DEMO_DELAY_MS), failing transiently at DEMO_FAIL_RATE.
  *
- * Demo and test hooks, by the data's prefix:
+ * Test hooks, by the data's prefix, only with `hooks` (DEMO_HOOKS=1; the chaos suite sets it): a
+ * public API must not let a client end its workers. Without them such data is processed as any other.
  * - `fail:`  fails (transiently) on every attempt, so the message ends dead-lettered after the
  *            topology's maxAttempts;
  * - `crash:` ends the whole process at once (exit 137, no ack, no cleanup), like an OOM kill; a
@@ -29,13 +30,13 @@ export function createDemoProcessor(options: DemoProcessorOptions): Handler<unkn
   const crash = options.crash ?? (() => process.exit(DEMO_CRASH_EXIT_CODE));
   return async (data, ctx) => {
     if (typeof data !== 'string') throw new PermanentError('data must be a string', { code: 'DEMO_BAD_DATA' });
-    if (data.startsWith('crash:')) {
+    if (options.hooks && data.startsWith('crash:')) {
       ctx.logger.warn('demo crash hook: exiting abruptly');
       crash();
       throw new PermanentError('demo crash hook did not exit', { code: 'DEMO_CRASH' });
     }
     if (options.delayMs > 0) await sleep(options.delayMs, undefined, { signal: ctx.signal });
-    if (data.startsWith('fail:')) throw new RetryableError('demo failure requested by the fail: prefix', { code: 'DEMO_FAIL' });
+    if (options.hooks && data.startsWith('fail:')) throw new RetryableError('demo failure requested by the fail: prefix', { code: 'DEMO_FAIL' });
     if (options.failRate > 0 && random() < options.failRate) throw new RetryableError('demo transient failure (DEMO_FAIL_RATE)', { code: 'DEMO_TRANSIENT' });
     return `${data}-processed`;
   };

@@ -1,4 +1,5 @@
 import type { Message, MessageProperties, Options } from 'amqplib';
+import type { Envelope } from '../amqp/index.ts';
 import { PermanentError, RESULT_CARRIED_HEADERS, type ResultMessage } from '../core/index.ts';
 import type { Headers } from './failure-headers.ts';
 
@@ -7,12 +8,7 @@ import type { Headers } from './failure-headers.ts';
  * the publisher sends them and the consumer acks only after the broker confirmed them. All are
  * published mandatory: one no queue takes comes back, and is not taken for delivered.
  */
-export interface Envelope {
-  exchange: string;
-  routingKey: string;
-  content: Buffer;
-  options: Options.Publish;
-}
+export type { Envelope };
 
 export interface Route {
   exchange: string;
@@ -38,10 +34,15 @@ export function copyProperties(props: MessageProperties, headers: Headers): Opti
   return out;
 }
 
-/** A retry copy or a dead letter: the original body, unchanged, with new headers; mandatory. */
-export function copyEnvelope(msg: Message, route: Route, headers: Headers): Envelope {
+/**
+ * A retry copy or a dead letter: the original body, unchanged, with new headers; mandatory. A
+ * message without a messageId (a raw body another service wrote) gets `messageId`, so its copies
+ * and their returns can be told apart.
+ */
+export function copyEnvelope(msg: Message, route: Route, headers: Headers, messageId?: string): Envelope {
   const options = copyProperties(msg.properties, headers);
   options.mandatory = true;
+  if (options.messageId === undefined && messageId !== undefined) options.messageId = messageId;
   return { exchange: route.exchange, routingKey: route.routingKey, content: msg.content, options };
 }
 

@@ -41,6 +41,8 @@ export async function runHandler<TData>(
   context: Omit<HandlerContext, 'signal'>,
   timeoutMs: number,
   shutdown: AbortSignal,
+  /** Told when the deadline passed and the handler is still running (its own promise). */
+  onOverdue?: (work: Promise<unknown>) => void,
 ): Promise<unknown> {
   // The handler's signal is made on first read: most handlers never look at it, and an
   // AbortController per message was ~8% of a no-op worker's CPU on Node 20 (measured).
@@ -51,12 +53,14 @@ export async function runHandler<TData>(
   // could not fire while it ran anyway). Only a promise gets the deadline.
   const returned = handler(data, ctx);
   if (!isThenable(returned)) return returned;
+  const work = Promise.resolve(returned);
   let timer: NodeJS.Timeout | undefined;
   let onShutdown: (() => void) | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       const err = new TimeoutError(`handler did not finish within ${timeoutMs} ms`);
       abortWith(err);
+      onOverdue?.(work);
       reject(err);
     }, timeoutMs);
     onShutdown = () => {
@@ -67,7 +71,6 @@ export async function runHandler<TData>(
     if (shutdown.aborted) onShutdown();
     else shutdown.addEventListener('abort', onShutdown, { once: true });
   });
-  const work = Promise.resolve(returned);
   try {
     return await Promise.race([work, deadline]);
   } finally {

@@ -20,6 +20,7 @@ const OUTCOME_LABELS: Record<Outcome, string> = {
  * - `warren_redeliveries_total{queue}`: deliveries the broker flagged as redelivered;
  * - `warren_processing_seconds{queue,outcome}`: handler time, outcome ok or failed;
  * - `warren_messages_in_flight{queue}`: messages being handled (at most the prefetch);
+ * - `warren_handlers_overdue{queue}`: handlers still running after their timeout (see OverdueHandlers);
  * - the publish metrics of core (results, retry copies and dead letters are publishes).
  */
 export class WorkerMetrics {
@@ -30,8 +31,8 @@ export class WorkerMetrics {
   private readonly okLabels: { queue: string; outcome: string };
   private readonly failedLabels: { queue: string; outcome: string };
 
-  constructor(registry: Registry, queue: string, inFlight: () => number) {
-    this.publish = new PublishMetrics(registry);
+  constructor(registry: Registry, queue: string, inFlight: () => number, publish?: PublishMetrics, overdue?: () => number) {
+    this.publish = publish ?? new PublishMetrics(registry);
     const processed = counterIn(registry, 'warren_messages_processed_total', 'Messages settled, by outcome.', ['queue', 'outcome']);
     this.outcomes = Object.fromEntries(Object.entries(OUTCOME_LABELS).map(([k, label]) => [k, processed.labels(queue, label)])) as Record<
       Outcome,
@@ -44,6 +45,7 @@ export class WorkerMetrics {
     this.okLabels = { queue, outcome: 'ok' };
     this.failedLabels = { queue, outcome: 'failed' };
     inFlightSources(registry).set(queue, inFlight);
+    if (overdue) overdueSources(registry).set(queue, overdue);
   }
 
   settled(outcome: Outcome): void {
@@ -73,6 +75,29 @@ function inFlightSources(registry: Registry): Map<string, () => number> {
         for (const [queue, count] of m) this.set({ queue }, count());
       },
     });
+  }
+  return map;
+}
+
+const overdueGauges = new WeakMap<Registry, Map<string, () => number>>();
+
+function overdueSources(registry: Registry): Map<string, () => number> {
+  let map = overdueGauges.get(registry);
+  if (!map) {
+    const m = new Map<string, () => number>();
+    map = m;
+    overdueGauges.set(registry, m);
+    gaugeIn(
+      registry,
+      'warren_handlers_overdue',
+      'Handlers still running after their timeout (past the concurrency, their messages hold their prefetch slots).',
+      ['queue'],
+      {
+        collect() {
+          for (const [queue, count] of m) this.set({ queue }, count());
+        },
+      },
+    );
   }
   return map;
 }

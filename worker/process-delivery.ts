@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Delivery, Envelope } from '../amqp/index.ts';
 import {
   type ConsumerSpan,
-  decodeRequest,
   errorCode,
   HEADERS,
   isPermanent,
@@ -12,10 +12,11 @@ import {
   stringHeader,
   traceIdOf,
 } from '../core/index.ts';
-import type { Delivery } from './consumer.ts';
-import { copyEnvelope, type Envelope, resultEnvelope } from './envelopes.ts';
+import type { Decoder } from './decode.ts';
+import { copyEnvelope, resultEnvelope } from './envelopes.ts';
 import { buildDeadLetterHeaders, buildRetryHeaders, describeFailure, type FailureInfo, type Headers } from './failure-headers.ts';
 import { type Handler, runHandler } from './handler.ts';
+import type { OverdueHandlers } from './overdue.ts';
 import { decideFailure } from './retry-policy.ts';
 import type { WorkerRoutes } from './routes.ts';
 
@@ -33,10 +34,15 @@ export type Outcome = 'done' | 'retried' | 'dead' | 'malformed' | 'requeued' | '
 export interface DeliveryContext {
   routes: WorkerRoutes;
   handler: Handler;
+  /** The job's envelope and schema: what the handler gets, or why the message is malformed. */
+  decode: Decoder;
   timeoutMs: number;
   publish: (envelope: Envelope) => Promise<void>;
   ack: (delivery: Delivery) => boolean;
-  nack: (delivery: Delivery, requeue: boolean) => boolean;
+  /** Requeues a message whose processing failed (basic.reject: counted toward the delivery limit on 4.3). */
+  reject: (delivery: Delivery) => boolean;
+  /** Handlers still running past their timeout; past its cap, a timed-out message holds its prefetch slot. */
+  overdue?: OverdueHandlers;
   logger: Logger;
   /** Told each handler run's outcome and time. */
   metrics?: { handled(ok: boolean, seconds: number): void };
@@ -47,6 +53,8 @@ interface Replacement {
   /** undefined: nothing replaces the message (a job without a result message): ack at once. */
   envelope: Envelope | undefined;
   outcome: 'done' | 'retried' | 'dead' | 'malformed';
+  /** A timed-out handler still running, past the cap: the ack (and the prefetch slot) waits for it. */
+  hold?: Promise<unknown> | undefined;
 }
 
 export function processDelivery(delivery: Delivery, ctx: DeliveryContext, shutdown: AbortSignal): Promise<Outcome> {
@@ -93,7 +101,11 @@ async function settle(
       // spin the message through the handler; the quorum queue's delivery limit still caps it.
       await sleep(REQUEUE_DELAY_MS, undefined, { signal: shutdown }).catch(() => undefined);
       if (shutdown.aborted) return 'abandoned';
-      return ctx.nack(delivery, true) ? 'requeued' : 'redelivery';
+      return ctx.reject(delivery) ? 'requeued' : 'redelivery';
+    }
+    if (replacement.hold) {
+      log.warn({ overdue: ctx.overdue?.count }, 'handlers past their timeout reached the cap; holding this slot until the handler returns');
+      await Promise.race([replacement.hold.catch(() => undefined), aborted(shutdown)]);
     }
     // Shutdown already nacked it: the confirmed copy will be a duplicate, which is allowed.
     if (shutdown.aborted) return 'abandoned';
@@ -106,7 +118,7 @@ async function settle(
     // Only a defect of ours lands here; requeue rather than lose the message.
     log.error({ err }, 'unexpected error settling a message; requeueing');
     if (shutdown.aborted) return 'abandoned';
-    return ctx.nack(delivery, true) ? 'requeued' : 'redelivery';
+    return ctx.reject(delivery) ? 'requeued' : 'redelivery';
   }
 }
 
@@ -123,16 +135,17 @@ async function replace(
   const { routes } = ctx;
   const now = ctx.now ?? (() => new Date());
   const attempt = priorFailures + 1;
-  const decoded = decodeRequest(msg.content);
+  const decoded = await ctx.decode(msg);
   if (!decoded.ok) {
     log.warn({ reason: decoded.reason }, 'malformed message; dead-lettering');
     span?.fail(new Error(`malformed message: ${decoded.reason}`));
     const failure: FailureInfo = { code: 'MALFORMED', message: decoded.reason, stack: undefined, at: now() };
-    return dead(delivery, routes, 'malformed', attempt, failure, now());
+    return dead(delivery, routes, 'malformed', attempt, failure, now(), undefined);
   }
-  const { requestId, data, acceptedAt } = decoded.value;
+  const { requestId, data, acceptedAt } = decoded;
   log.debug({ redelivered: msg.fields.redelivered, generation: delivery.source.generation }, 'handling message');
   const started = Date.now();
+  let hold: Promise<unknown> | undefined;
   try {
     const result = await runHandler(
       ctx.handler,
@@ -140,6 +153,9 @@ async function replace(
       { requestId, attempt, maxAttempts: routes.retry.maxAttempts, redelivered: msg.fields.redelivered, headers: headers ?? {}, logger: log },
       ctx.timeoutMs,
       shutdown,
+      (work) => {
+        hold = ctx.overdue?.add(work);
+      },
     );
     const envelope = routes.result
       ? resultEnvelope(routes.result, { requestId, result, attempts: attempt, processedAt: now(), requestHeaders: headers, acceptedAt })
@@ -156,14 +172,21 @@ async function replace(
     const decision = decideFailure({ priorFailures, permanent: isPermanent(err), policy: routes.retry });
     if (decision.action === 'dead') {
       log.warn({ err, code: errorCode(err), reason: decision.reason, attempts: decision.attempts }, 'handler failed; dead-lettering');
-      return dead(delivery, routes, decision.reason, decision.attempts, failure, now());
+      return { ...dead(delivery, routes, decision.reason, decision.attempts, failure, now(), requestId), hold };
     }
     const exchange = routes.retry.exchange;
-    if (exchange === undefined) return dead(delivery, routes, 'max-attempts', decision.failures, failure, now());
+    if (exchange === undefined) return dead(delivery, routes, 'max-attempts', decision.failures, failure, now(), requestId);
     log.warn({ err, code: errorCode(err), tier: decision.tier.tier, delayMs: decision.tier.delayMs }, 'handler failed; retrying later');
     const retryHeaders = buildRetryHeaders(headers, { failures: decision.failures, failure, originQueue: routes.queue });
-    return { envelope: copyEnvelope(msg, { exchange, routingKey: decision.tier.routingKey }, retryHeaders), outcome: 'retried' };
+    return { envelope: copyEnvelope(msg, { exchange, routingKey: decision.tier.routingKey }, retryHeaders, requestId), outcome: 'retried', hold };
   }
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
 }
 
 function dead(
@@ -173,11 +196,13 @@ function dead(
   attempts: number,
   failure: FailureInfo,
   deadAt: Date,
+  /** The id a copy gets when the message has no messageId of its own (a raw body). */
+  requestId: string | undefined,
 ): Replacement {
   const msg = delivery.message;
   const headers = buildDeadLetterHeaders(msg.properties.headers, { reason, attempts, failure, originQueue: routes.queue, deadAt });
   // A malformed message is dead-lettered like any other, and counted apart.
-  return { envelope: copyEnvelope(msg, routes.deadLetter, headers), outcome: reason === 'malformed' ? 'malformed' : 'dead' };
+  return { envelope: copyEnvelope(msg, routes.deadLetter, headers, requestId), outcome: reason === 'malformed' ? 'malformed' : 'dead' };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { ConfigError } from '../core/index.ts';
-import { type CompiledTopology, DEFAULT_RESULTS_QUEUE } from '../topology/index.ts';
+import { type CompiledJob, type CompiledTopology, DEFAULT_RESULTS_QUEUE } from '../topology/index.ts';
 import type { TopologyNeeds } from './check-topology.ts';
 import type { Route } from './envelopes.ts';
 import { type RetryPolicy, retryPolicyOf } from './retry-policy.ts';
@@ -55,6 +55,13 @@ export function resolveWorkerRoutes(compiled: CompiledTopology, queue: string, r
     retry,
     deadLetter: { exchange: routes.deadLetter.exchange, routingKey: routes.deadLetter.routingKey, queue: routes.deadLetter.queue },
   };
+}
+
+/** The routes of a job of the topology: its queue's tiers and dead letters, its own result route. */
+export function resolveJobRoutes(compiled: CompiledTopology, job: CompiledJob): WorkerRoutes {
+  const routes = resolveWorkerRoutes(compiled, job.queue, false);
+  if (!job.results) return routes;
+  return { ...routes, result: { exchange: job.results.exchange, routingKey: job.results.routingKey }, resultsQueue: job.results.queue };
 }
 
 /** What must exist on the broker before the worker consumes. */

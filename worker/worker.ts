@@ -1,13 +1,15 @@
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import { type AmqpConnectionManager, connectBroker, type Logger, type Registry, redactUrl, WarrenError } from '../core/index.ts';
-import { checkTopology } from './check-topology.ts';
-import { Consumer, type Delivery } from './consumer.ts';
+import type { ConfirmChannel } from 'amqplib';
+import { ChannelHolder, ConfirmPublisher, Consumer, type Delivery } from '../amqp/index.ts';
+import { type AmqpConnectionManager, connectBroker, type Logger, PublishMetrics, type Registry, redactUrl, WarrenError } from '../core/index.ts';
+import { checkTopology, type TopologyNeeds } from './check-topology.ts';
+import type { Decoder } from './decode.ts';
 import type { WorkerSettings } from './define-worker.ts';
-import { HandlerAbandonedError } from './handler.ts';
+import { type Handler, HandlerAbandonedError } from './handler.ts';
 import { WorkerMetrics } from './metrics.ts';
+import { OverdueHandlers } from './overdue.ts';
 import { type DeliveryContext, type Outcome, processDelivery } from './process-delivery.ts';
-import { Publisher } from './publisher.ts';
 import { topologyNeeds, type WorkerRoutes } from './routes.ts';
 
 const CLOSE_TIMEOUT_MS = 5000;
@@ -30,6 +32,25 @@ export class BrokerRefusedError extends WarrenError {
 
 export type OutcomeCounts = Record<Outcome, number>;
 
+/** One job a worker runs: its routes, handler, decoder and limits, resolved by defineWorker. */
+export interface WorkerJob {
+  name: string;
+  routes: WorkerRoutes;
+  handler: Handler;
+  decode: Decoder;
+  /** Its prefetch: messages of this job in flight at once. */
+  concurrency: number;
+  timeoutMs: number;
+}
+
+/** A job at run time: its consumer and what processDelivery needs. */
+interface RunningJob {
+  job: WorkerJob;
+  consumer: Consumer;
+  metrics: WorkerMetrics;
+  context: DeliveryContext;
+}
+
 export interface StopSummary {
   /** Messages still unfinished at the deadline, nacked back to the queue. */
   requeued: number;
@@ -37,14 +58,15 @@ export interface StopSummary {
 }
 
 /**
- * A worker process's runtime: one connection, a consumer bounded by prefetch, a confirm
- * publisher, and a graceful stop. Create it with defineWorker().
+ * A worker process's runtime: one connection, one consumer per job (each bounded by its prefetch,
+ * on a channel of its own), one confirm publisher, and a graceful stop. Create it with defineWorker().
  */
 export class Worker {
   private readonly log: Logger;
   private manager: AmqpConnectionManager | undefined;
-  private consumer: Consumer | undefined;
-  private publisher: Publisher | undefined;
+  private publishChannel: ChannelHolder<ConfirmChannel> | undefined;
+  private publisher: ConfirmPublisher | undefined;
+  private running: RunningJob[] = [];
   /** Messages being handled, each with the promise that settles when it is done with. */
   private readonly inFlight = new Map<Delivery, Promise<void>>();
   private readonly stopRequested = new AbortController();
@@ -55,16 +77,12 @@ export class Worker {
   private readonly abandon = withUnboundedListeners(new AbortController());
   private started = false;
   private stopping: Promise<StopSummary> | undefined;
-  private deliveryContext: DeliveryContext | undefined;
   private readonly counts: OutcomeCounts = { done: 0, retried: 0, dead: 0, malformed: 0, requeued: 0, abandoned: 0, redelivery: 0 };
-  private readonly metrics: WorkerMetrics;
+  private readonly publishMetrics: PublishMetrics;
 
-  constructor(
-    readonly settings: WorkerSettings,
-    readonly routes: WorkerRoutes,
-  ) {
-    this.log = settings.logger.child({ component: 'worker', queue: routes.queue });
-    this.metrics = new WorkerMetrics(settings.metrics, routes.queue, () => this.inFlight.size);
+  constructor(readonly settings: WorkerSettings) {
+    this.log = settings.logger.child({ component: 'worker' });
+    this.publishMetrics = new PublishMetrics(settings.metrics);
   }
 
   /** The Prometheus registry this worker records into (serve it with serveMetrics). */
@@ -72,12 +90,24 @@ export class Worker {
     return this.settings.metrics;
   }
 
+  /** The routes of each job, in the order given. */
+  get routes(): readonly WorkerRoutes[] {
+    return this.settings.jobs.map((j) => j.routes);
+  }
+
+  /** What must exist on the broker for every job. */
+  get needs(): TopologyNeeds {
+    const needs = this.routes.map(topologyNeeds);
+    return { queues: needs.flatMap((n) => n.queues), exchanges: needs.flatMap((n) => n.exchanges) };
+  }
+
   /** Connects (waiting for the broker as long as it takes), checks the topology, consumes. */
   async start(): Promise<void> {
     if (this.started) throw new Error('worker already started');
     this.started = true;
     const s = this.settings;
-    this.log.info({ brokers: s.urls.map(redactUrl), concurrency: s.concurrency, timeoutMs: s.timeoutMs }, 'worker starting');
+    const jobs = s.jobs.map((j) => ({ job: j.name, queue: j.routes.queue, concurrency: j.concurrency, timeoutMs: j.timeoutMs }));
+    this.log.info({ brokers: s.urls.map(redactUrl), jobs }, 'worker starting');
     const manager = connectBroker({ urls: s.urls, logger: s.logger, connectionName: s.connectionName ?? defaultConnectionName(), metrics: s.metrics });
     this.manager = manager;
     try {
@@ -95,15 +125,67 @@ export class Worker {
       }
       const connection = manager.connection;
       if (!connection) throw new Error('lost the broker connection during startup; try again');
-      await this.unlessStopped(checkTopology(connection, topologyNeeds(this.routes)));
-      this.publisher = new Publisher(manager, s.logger, s.publishTimeoutMs, this.metrics.publish);
-      this.consumer = new Consumer(manager, { queue: this.routes.queue, prefetch: s.concurrency, logger: s.logger, onDelivery: (d) => this.onDelivery(d) });
-      await this.unlessStopped(this.consumer.waitUntilConsuming());
-      this.log.info({ concurrency: s.concurrency }, 'worker started');
+      await this.unlessStopped(checkTopology(connection, this.needs));
+      const holder = new ChannelHolder<ConfirmChannel>({ connection: manager, name: 'publish', create: (m) => m.createConfirmChannel(), logger: s.logger });
+      this.publishChannel = holder;
+      holder.start();
+      this.publisher = new ConfirmPublisher({ channels: holder, timeoutMs: s.publishTimeoutMs, logger: s.logger, metrics: this.publishMetrics });
+      await this.unlessStopped(holder.whenOpen());
+      this.running = s.jobs.map((job) => this.run(manager, job));
+      await this.unlessStopped(Promise.all(this.running.map((r) => r.consumer.waitUntilConsuming())));
+      this.log.info({ jobs: jobs.length }, 'worker started');
     } catch (err) {
       await this.closeConnections();
       throw err;
     }
+  }
+
+  private run(manager: AmqpConnectionManager, job: WorkerJob): RunningJob {
+    const log = this.settings.logger.child({ component: 'worker', queue: job.routes.queue });
+    let inFlight = 0;
+    const overdue = new OverdueHandlers(job.concurrency);
+    const metrics = new WorkerMetrics(
+      this.settings.metrics,
+      job.routes.queue,
+      () => inFlight,
+      this.publishMetrics,
+      () => overdue.count,
+    );
+    const consumer = new Consumer({
+      connection: manager,
+      queue: job.routes.queue,
+      prefetch: job.concurrency,
+      logger: this.settings.logger,
+      onDelivery: (d) => {
+        inFlight += 1;
+        this.onDelivery(running, d).finally(() => {
+          inFlight -= 1;
+        });
+      },
+    });
+    const context: DeliveryContext = {
+      routes: job.routes,
+      handler: job.handler,
+      decode: job.decode,
+      timeoutMs: job.timeoutMs,
+      logger: log,
+      metrics,
+      publish: (envelope) => {
+        if (!this.publisher) return Promise.reject(new Error('publisher not ready'));
+        return this.publisher.publish(envelope);
+      },
+      ack: (d) => consumer.ack(d),
+      reject: (d) => consumer.reject(d, true),
+      overdue,
+    };
+    const running: RunningJob = { job, consumer, metrics, context };
+    consumer.start();
+    return running;
+  }
+
+  /** True while every job's consumer is subscribed (false while one waits for its queue). */
+  get consuming(): boolean {
+    return this.running.length > 0 && this.running.every((r) => r.consumer.consuming);
   }
 
   /** Messages being handled now. */
@@ -117,7 +199,7 @@ export class Worker {
   }
 
   /**
-   * Graceful stop: cancel the consumer, let in-flight handlers finish until `graceMs`, requeue
+   * Graceful stop: cancel the consumers, let in-flight handlers finish until `graceMs`, requeue
    * the rest, close. Idempotent: every call returns the same promise.
    */
   stop(graceMs = this.settings.shutdownGraceMs): Promise<StopSummary> {
@@ -125,15 +207,13 @@ export class Worker {
     return this.stopping;
   }
 
-  private onDelivery(delivery: Delivery): void {
-    this.deliveryContext ??= this.createDeliveryContext();
-    const ctx = this.deliveryContext;
-    this.metrics.delivered(delivery.message.fields.redelivered);
+  private onDelivery(running: RunningJob, delivery: Delivery): Promise<void> {
+    running.metrics.delivered(delivery.message.fields.redelivered);
     // One chain per message: count the outcome and leave the in-flight set in the same callbacks.
-    const settled = processDelivery(delivery, ctx, this.abandon.signal).then(
+    const settled = processDelivery(delivery, running.context, this.abandon.signal).then(
       (outcome) => {
         this.counts[outcome] += 1;
-        this.metrics.settled(outcome);
+        running.metrics.settled(outcome);
         this.inFlight.delete(delivery);
       },
       (err: unknown) => {
@@ -142,23 +222,29 @@ export class Worker {
       },
     );
     this.inFlight.set(delivery, settled);
+    return settled;
   }
 
   private async shutdown(graceMs: number): Promise<StopSummary> {
     this.stopRequested.abort();
     const started = Date.now();
-    this.log.info({ inFlight: this.inFlight.size, graceMs }, 'stopping: consumer cancelled, finishing in-flight messages');
-    await this.consumer?.cancel();
+    this.log.info({ inFlight: this.inFlight.size, graceMs }, 'stopping: consumers cancelled, finishing in-flight messages');
+    await Promise.all(this.running.map((r) => r.consumer.cancel()));
     await this.drain(started + graceMs);
     let requeued = 0;
     if (this.inFlight.size > 0) this.abandon.abort(new HandlerAbandonedError());
     for (const delivery of this.inFlight.keys()) {
-      if (this.consumer?.nack(delivery, true)) requeued += 1;
+      if (this.runningOf(delivery)?.consumer.nack(delivery, true)) requeued += 1;
     }
     if (requeued > 0) this.log.warn({ requeued }, 'shutdown deadline passed; requeued unfinished messages');
     await this.closeConnections();
     this.log.info({ durationMs: Date.now() - started, requeuedAtDeadline: requeued, outcomes: this.counts }, 'worker stopped');
     return { requeued, counts: { ...this.counts } };
+  }
+
+  /** The job whose consumer delivered this message (a delivery knows its channel). */
+  private runningOf(delivery: Delivery): RunningJob | undefined {
+    return this.running.find((r) => r.consumer.owns(delivery));
   }
 
   /** Waits until nothing is in flight or the deadline passes. */
@@ -177,8 +263,9 @@ export class Worker {
   }
 
   private async closeConnections(): Promise<void> {
-    await this.consumer?.close();
-    await this.publisher?.close();
+    await Promise.all(this.running.map((r) => r.consumer.close()));
+    this.publisher?.close();
+    await this.publishChannel?.close();
     const manager = this.manager;
     if (!manager) return;
     // close() first waits for a connection attempt in progress, which against an unreachable
@@ -195,23 +282,6 @@ export class Worker {
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  /** What processDelivery needs; it settles through the consumer that delivered. */
-  private createDeliveryContext(): DeliveryContext {
-    return {
-      routes: this.routes,
-      handler: this.settings.handler,
-      timeoutMs: this.settings.timeoutMs,
-      logger: this.log,
-      metrics: this.metrics,
-      publish: (envelope) => {
-        if (!this.publisher) return Promise.reject(new Error('publisher not ready'));
-        return this.publisher.publish(envelope);
-      },
-      ack: (d) => this.consumer?.ack(d) ?? false,
-      nack: (d, requeue) => this.consumer?.nack(d, requeue) ?? false,
-    };
   }
 
   /** Rejects with WorkerStoppedError as soon as stop() is called. */

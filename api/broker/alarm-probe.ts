@@ -1,6 +1,6 @@
 import type { Channel } from 'amqplib';
+import { ChannelHolder } from '../../amqp/index.ts';
 import type { AmqpConnectionManager, Logger } from '../../core/index.ts';
-import { ChannelSlot } from './channel-slot.ts';
 
 /** Routed nowhere: the default exchange drops it (no queue has this name, and it is not mandatory). */
 const PROBE_ROUTING_KEY = 'warren.alarm-probe.unrouted';
@@ -15,7 +15,7 @@ const PROBE_ROUTING_KEY = 'warren.alarm-probe.unrouted';
  * publishes go on another one.
  */
 export class AlarmProbe {
-  private readonly slot: ChannelSlot<Channel>;
+  private readonly slot: ChannelHolder<Channel>;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -23,7 +23,7 @@ export class AlarmProbe {
     logger: Logger,
     private readonly everyMs = 2000,
   ) {
-    this.slot = new ChannelSlot<Channel>({ connection, name: 'alarm-probe', create: (m) => m.createChannel(), logger });
+    this.slot = new ChannelHolder<Channel>({ connection, name: 'alarm-probe', create: (m) => m.createChannel(), logger });
   }
 
   /** True while the broker blocks the probe's connection (a memory or disk alarm). */

@@ -1,6 +1,6 @@
-import type { Channel, ConsumeMessage } from 'amqplib';
+import type { ConsumeMessage } from 'amqplib';
+import { Consumer, type Delivery } from '../../amqp/index.ts';
 import { type AmqpConnectionManager, isPermanent, type Logger } from '../../core/index.ts';
-import { ChannelSlot } from './channel-slot.ts';
 
 export interface QueueConsumerOptions {
   connection: AmqpConnectionManager;
@@ -19,74 +19,55 @@ export interface QueueConsumerOptions {
 const MAX_BACKOFF_MS = 5000;
 
 /**
- * Consumes one queue with manual acks and a bounded prefetch; acks each message only after its
- * handler committed. A delivery tag belongs to the channel it came on: once that channel is gone
- * (reconnect), acking it on the new channel would be a protocol error closing the channel, so the
- * ack is skipped and the broker redelivers (the store's upserts make the repeat harmless).
+ * The API's consumer of results and dead events: acks each message only after its handler
+ * committed, on the shared consumer (acks go to the delivering channel or not at all; the broker
+ * redelivers, and the store's upserts make the repeat harmless).
  */
 export class QueueConsumer {
   private readonly opts: QueueConsumerOptions;
   private readonly log: Logger;
-  private readonly slot: ChannelSlot<Channel>;
-  private readonly tags = new WeakMap<Channel, string>();
+  private readonly consumer: Consumer;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
 
   constructor(options: QueueConsumerOptions) {
     this.opts = options;
     this.log = options.logger.child({ component: 'consumer', queue: options.queue });
-    this.slot = new ChannelSlot<Channel>({
+    this.consumer = new Consumer({
       connection: options.connection,
-      name: `consume ${options.queue}`,
-      create: (model) => model.createChannel(),
-      setup: (ch) => this.setup(ch),
+      queue: options.queue,
+      prefetch: options.prefetch,
       logger: options.logger,
+      onDelivery: (d) => this.onDelivery(d),
       ...(options.retryMs !== undefined ? { retryMs: options.retryMs } : {}),
     });
   }
 
   /** True while a channel is consuming. */
   get consuming(): boolean {
-    return this.slot.current !== undefined;
+    return this.consumer.consuming;
   }
 
   start(): void {
-    this.slot.start();
+    this.consumer.start();
   }
 
   /** Stops taking deliveries, lets in-flight commits finish and ack, then closes the channel. */
   async stop(): Promise<void> {
     this.stopping.abort();
-    const ch = this.slot.current;
-    const tag = ch ? this.tags.get(ch) : undefined;
-    if (ch && tag) await ch.cancel(tag).catch((err: unknown) => this.log.debug({ err }, 'cancel failed'));
+    await this.consumer.cancel();
     await Promise.allSettled([...this.inFlight]);
-    // A round trip before closing: on RabbitMQ 3.10 quorum queues, acks written just before
-    // channel.close are partly dropped under load (measured), so stored results would come back.
-    if (ch) await ch.checkQueue(this.opts.queue).catch((err: unknown) => this.log.debug({ err }, 'ack barrier skipped'));
-    await this.slot.close();
+    await this.consumer.close();
   }
 
-  private async setup(ch: Channel): Promise<void> {
-    await ch.prefetch(this.opts.prefetch);
-    const { consumerTag } = await ch.consume(this.opts.queue, (msg) => this.onMessage(ch, msg), { noAck: false });
-    this.tags.set(ch, consumerTag);
-    this.log.info({ prefetch: this.opts.prefetch }, 'consuming');
-  }
-
-  private onMessage(ch: Channel, msg: ConsumeMessage | null): void {
-    if (msg === null) {
-      // The broker cancelled the consumer (queue deleted): drop the channel, the slot retries.
-      this.log.warn('consumer cancelled by the broker; retrying');
-      ch.close().catch((err: unknown) => this.log.debug({ err }, 'channel close failed'));
-      return;
-    }
-    const p = this.process(ch, msg);
+  private onDelivery(delivery: Delivery): void {
+    const p = this.process(delivery);
     this.inFlight.add(p);
     p.catch((err: unknown) => this.log.error({ err }, 'message handling failed')).finally(() => this.inFlight.delete(p));
   }
 
-  private async process(ch: Channel, msg: ConsumeMessage): Promise<void> {
+  private async process(delivery: Delivery): Promise<void> {
+    const msg = delivery.message;
     let delay = this.opts.retryMs ?? 200;
     for (;;) {
       try {
@@ -102,19 +83,8 @@ export class QueueConsumer {
         delay = Math.min(delay * 2, MAX_BACKOFF_MS);
       }
     }
-    this.ack(ch, msg);
-  }
-
-  private ack(ch: Channel, msg: ConsumeMessage): void {
-    if (this.slot.current !== ch) {
+    if (!this.consumer.ack(delivery))
       this.log.debug({ deliveryTag: msg.fields.deliveryTag }, 'channel replaced since delivery; ack skipped, the broker redelivers');
-      return;
-    }
-    try {
-      ch.ack(msg);
-    } catch (err) {
-      this.log.debug({ err }, 'ack failed; the broker redelivers');
-    }
   }
 }
 

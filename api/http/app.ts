@@ -1,15 +1,23 @@
 import express, { type Express, type NextFunction, type Request, type Response, type Router } from 'express';
+import type { StandardSchemaV1 } from '../../core/index.ts';
 import { type Logger, writeMetrics } from '../../core/index.ts';
-import type { RequestPublisher } from '../broker/publisher.ts';
+import type { CompiledJob } from '../../topology/index.ts';
 import { answerFor } from '../errors.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import type { ReadinessProbe, ReadinessReport } from '../readiness.ts';
 import type { ResultStore } from '../store/result-store.ts';
-import { RequestAcceptor } from './request-acceptor.ts';
-import { ACCEPT_PATH, createRequestRoutes } from './request-routes.ts';
+import { RequestAcceptor, type RequestPublisher } from './request-acceptor.ts';
+import { ACCEPT_PATH, createRequestRoutes, JOBS_PATH } from './request-routes.ts';
 
 export interface AppDeps {
+  /** Publishes a request with confirm (the producer). */
   publisher: RequestPublisher;
+  /** The job behind POST /api/v1/processData (the tutorial's); undefined: no such route. */
+  defaultJob?: CompiledJob | undefined;
+  /** Jobs accepted at POST /api/v1/jobs/:job, by name. */
+  publicJobs?: Readonly<Record<string, CompiledJob>>;
+  /** A job's schema, checked before publishing (400 naming the field). */
+  schemaOf?: (job: CompiledJob) => StandardSchemaV1 | undefined;
   store: ResultStore;
   logger: Logger;
   config: { bodyLimitBytes: number; publishTimeoutMs: number };
@@ -19,14 +27,18 @@ export interface AppDeps {
   routes?: ReadonlyArray<{ path: string; router: Router }>;
   /** Counts accepted and refused requests and serves GET /metrics. */
   metrics?: ApiMetrics;
-  /** The queue requests go to (named on the accepted-request log lines). */
-  requestsQueue?: string;
 }
 
 /** The HTTP surface, from its collaborators; no I/O of its own, so tests mount it on port 0. */
 export function createApp(deps: AppDeps): Express {
   const log = deps.logger.child({ component: 'http' });
-  const acceptor = new RequestAcceptor({ publisher: deps.publisher, store: deps.store, logger: deps.logger, publishTimeoutMs: deps.config.publishTimeoutMs });
+  const acceptor = new RequestAcceptor({
+    publisher: deps.publisher,
+    store: deps.store,
+    logger: deps.logger,
+    publishTimeoutMs: deps.config.publishTimeoutMs,
+    defaultJob: deps.defaultJob?.name,
+  });
   const readiness = deps.readiness ?? storeOnlyProbe(deps.store);
   const app = express();
   app.disable('x-powered-by');
@@ -38,11 +50,13 @@ export function createApp(deps: AppDeps): Express {
   app.use(
     createRequestRoutes({
       acceptor,
+      defaultJob: deps.defaultJob,
+      publicJobs: deps.publicJobs ?? {},
+      schemaOf: deps.schemaOf,
       store: deps.store,
       bodyLimitBytes: deps.config.bodyLimitBytes,
       accepted: metrics?.accepted,
       logger: deps.logger,
-      requestsQueue: deps.requestsQueue,
     }),
   );
   app.get('/healthz', (_req, res) => {
@@ -70,7 +84,7 @@ export function createApp(deps: AppDeps): Express {
       return;
     }
     const answer = answerFor(err);
-    if (metrics && req.method === 'POST' && req.originalUrl.split('?')[0] === ACCEPT_PATH) metrics.rejectedWith(answer.code);
+    if (metrics && req.method === 'POST' && isAcceptRoute(req)) metrics.rejectedWith(answer.code);
     if (answer.status >= 500) {
       const fields = { method: req.method, path: req.route?.path ?? req.path, status: answer.status, code: answer.code };
       if (answer.status === 500) log.error({ ...fields, err }, 'request failed');
@@ -92,6 +106,12 @@ export function createApp(deps: AppDeps): Express {
     res.status(answer.status).json({ error: { code: answer.code, message: answer.message } });
   });
   return app;
+}
+
+/** The routes that accept work, whose refusals are counted by code. */
+function isAcceptRoute(req: Request): boolean {
+  const path = req.route?.path ?? req.originalUrl.split('?')[0];
+  return path === ACCEPT_PATH || path === JOBS_PATH;
 }
 
 function storeOnlyProbe(store: ResultStore): ReadinessProbe {

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { type Logger, PublishNotConfirmedError } from '../../core/index.ts';
-import type { RequestPublisher } from '../broker/publisher.ts';
+import type { Logger } from '../../core/index.ts';
+import { EnqueueError } from '../../producer/index.ts';
+import type { CompiledJob } from '../../topology/index.ts';
 import { IdempotencyInProgressError, IdempotencyMismatchError } from '../errors.ts';
 import type { ResultStore } from '../store/result-store.ts';
 
@@ -16,8 +17,17 @@ export interface Accepted {
   replayed: boolean;
 }
 
+/** What the acceptor publishes through: the producer's publish with a requestId of its choosing. */
+export interface RequestPublisher {
+  publish(job: CompiledJob, requestId: string, data: unknown, headers?: Record<string, string>): Promise<void>;
+  /** Why a publish would be refused at once (no channel, blocked, window full): then nothing is written. */
+  refusal?(job: CompiledJob, requestId: string): Error | undefined;
+}
+
 export interface RequestAcceptorOptions {
   publisher: RequestPublisher;
+  /** The tutorial's job: its idempotency fingerprints stay as they were before jobs existed. */
+  defaultJob?: string | undefined;
   store: ResultStore;
   logger: Logger;
   publishTimeoutMs: number;
@@ -40,25 +50,32 @@ export class RequestAcceptor {
   private readonly log: Logger;
   /** Local publishes per key: a concurrent request with the same key waits for it here. */
   private readonly publishing = new Map<string, Promise<void>>();
+  /** Removals of refused requests' rows still running (they finish after the client's answer). */
+  private readonly cleanups = new Set<Promise<void>>();
 
   constructor(options: RequestAcceptorOptions) {
     this.opts = options;
     this.log = options.logger.child({ component: 'accept' });
   }
 
-  async accept(data: unknown, options: AcceptOptions = {}): Promise<Accepted> {
+  async accept(job: CompiledJob, data: unknown, options: AcceptOptions = {}): Promise<Accepted> {
     const key = options.idempotencyKey;
     if (key === undefined) {
       const requestId = randomUUID();
-      await this.publishAndRecord(requestId, data, options.headers);
+      // Refused at once (during a broker outage, every request): no row written and removed again.
+      const refused = this.opts.publisher.refusal?.(job, requestId);
+      if (refused) throw refused;
+      await this.publishAndRecord(job, requestId, data, options.headers);
       return { requestId, replayed: false };
     }
-    return this.acceptWithKey(key, data, options.headers);
+    return this.acceptWithKey(job, key, data, options.headers);
   }
 
-  private async acceptWithKey(key: string, data: unknown, headers: Record<string, string> | undefined): Promise<Accepted> {
+  private async acceptWithKey(job: CompiledJob, key: string, data: unknown, headers: Record<string, string> | undefined): Promise<Accepted> {
+    // One key names one request of one job: the same key with the same data for another job is a mismatch.
+    const scope = job.name === this.opts.defaultJob ? '' : `${job.name}\n`;
     const fingerprint = createHash('sha256')
-      .update(JSON.stringify(data) ?? 'undefined')
+      .update(scope + (JSON.stringify(data) ?? 'undefined'))
       .digest('hex');
     // A claim owner finishes within the publish timeout plus a store write; a pending claim
     // older than twice that belongs to a process that died mid-publish.
@@ -74,7 +91,7 @@ export class RequestAcceptor {
       if (claim.kind === 'mismatch') throw new IdempotencyMismatchError('this Idempotency-Key was used with a different body');
       if (claim.kind === 'accepted') return { requestId: claim.requestId, replayed: true };
       if (claim.kind === 'owner') {
-        const p = this.publishOwned(key, claim.requestId, data, headers);
+        const p = this.publishOwned(job, key, claim.requestId, data, headers);
         this.publishing.set(key, p);
         try {
           await p;
@@ -89,14 +106,14 @@ export class RequestAcceptor {
     }
   }
 
-  private async publishOwned(key: string, requestId: string, data: unknown, headers: Record<string, string> | undefined): Promise<void> {
+  private async publishOwned(job: CompiledJob, key: string, requestId: string, data: unknown, headers: Record<string, string> | undefined): Promise<void> {
     try {
-      await this.opts.publisher.publish({ requestId, data }, headers ? { headers } : undefined);
+      await this.opts.publisher.publish(job, requestId, data, headers);
     } catch (err) {
       // After a timeout, or a block that caught the publish unconfirmed, the message may still
       // reach the queue: keep the requestId for the client's retry. After any other failure it
       // surely did not: free the key.
-      const keep = err instanceof PublishNotConfirmedError && (err.reason === 'timeout' || err.reason === 'blocked');
+      const keep = err instanceof EnqueueError && (err.code === 'TIMEOUT' || err.code === 'BROKER_BLOCKED');
       await this.opts.store
         .releaseIdempotencyKey(key, requestId, keep)
         .catch((releaseErr: unknown) => this.log.warn({ err: releaseErr, requestId }, 'idempotency key release failed; it frees itself when stale'));
@@ -105,19 +122,26 @@ export class RequestAcceptor {
     await this.record(requestId, key);
   }
 
-  private async publishAndRecord(requestId: string, data: unknown, headers: Record<string, string> | undefined): Promise<void> {
+  private async publishAndRecord(job: CompiledJob, requestId: string, data: unknown, headers: Record<string, string> | undefined): Promise<void> {
     const recorded = this.record(requestId, undefined);
     try {
-      await this.opts.publisher.publish({ requestId, data }, headers ? { headers } : undefined);
+      await this.opts.publisher.publish(job, requestId, data, headers);
     } catch (err) {
       // After the row is in (or not), remove it: the client gets an error, never this requestId.
       // If the message did reach the queue (a timeout), its outcome writes the row again.
-      void recorded
+      const cleanup = recorded
         .then(() => this.opts.store.forgetQueued(requestId))
-        .catch((forgetErr: unknown) => this.log.warn({ err: forgetErr, requestId }, 'row of a refused request not removed; no client holds its requestId'));
+        .catch((forgetErr: unknown) => this.log.warn({ err: forgetErr, requestId }, 'row of a refused request not removed; no client holds its requestId'))
+        .finally(() => this.cleanups.delete(cleanup));
+      this.cleanups.add(cleanup);
       throw err;
     }
     await recorded;
+  }
+
+  /** Resolves once the rows of refused requests are removed (a shutdown waits for them). */
+  async drain(): Promise<void> {
+    while (this.cleanups.size > 0) await Promise.allSettled([...this.cleanups]);
   }
 
   private async record(requestId: string, key: string | undefined): Promise<void> {

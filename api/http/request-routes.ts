@@ -1,12 +1,15 @@
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
-import { type Logger, traceIdOf } from '../../core/index.ts';
+import { type Logger, type StandardSchemaV1, traceIdOf, validateWith } from '../../core/index.ts';
+import type { CompiledJob } from '../../topology/index.ts';
 import { HttpError } from '../errors.ts';
 import type { ResultStore } from '../store/result-store.ts';
 import type { RequestAcceptor } from './request-acceptor.ts';
 
 export const API_PREFIX = '/api/v1';
-/** Where work is posted. */
+/** Where the tutorial's work is posted. */
 export const ACCEPT_PATH = `${API_PREFIX}/processData`;
+/** Where any public job is posted: POST /api/v1/jobs/:job. */
+export const JOBS_PATH = `${API_PREFIX}/jobs/:job`;
 
 /** Idempotency keys: visible ASCII, like the IETF draft's examples (UUIDs, ULIDs, hashes). */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -17,36 +20,64 @@ export function statusUrlOf(requestId: string): string {
   return `${API_PREFIX}/requests/${encodeURIComponent(requestId)}`;
 }
 
-/** POST /api/v1/processData (accept work) and GET /api/v1/requests/:id (its status), at full paths: mount at the root. */
+/**
+ * POST /api/v1/processData (the tutorial's job), POST /api/v1/jobs/:job (any public job) and
+ * GET /api/v1/requests/:id (a request's status), at full paths: mount at the root.
+ */
 export function createRequestRoutes(deps: {
   acceptor: RequestAcceptor;
+  /** The job behind POST /api/v1/processData; undefined: the route is absent. */
+  defaultJob?: CompiledJob | undefined;
+  /** Jobs the topology marks public, by name. */
+  publicJobs: Readonly<Record<string, CompiledJob>>;
+  /** A job's schema, when the API was given its definition. */
+  schemaOf?: ((job: CompiledJob) => StandardSchemaV1 | undefined) | undefined;
   store: ResultStore;
   bodyLimitBytes: number;
   /** Counts each 202. */
   accepted?: { inc(): void } | undefined;
   /** One line per accepted request, with the fields the worker's lines about it carry too. */
   logger?: Logger | undefined;
-  /** The queue requests are routed to, for those lines. */
-  requestsQueue?: string | undefined;
 }): Router {
   const router = Router();
-  const log = deps.logger?.child({ component: 'http', queue: deps.requestsQueue });
+  const log = deps.logger?.child({ component: 'http' });
+  const json = express.json({ limit: deps.bodyLimitBytes, strict: true });
 
-  router.post(ACCEPT_PATH, requireJson, express.json({ limit: deps.bodyLimitBytes, strict: true }), async (req: Request, res: Response) => {
+  const accept = async (job: CompiledJob, req: Request, res: Response) => {
     const body: unknown = req.body;
     if (typeof body !== 'object' || body === null || Array.isArray(body) || !('data' in body)) {
       throw new HttpError(400, 'MISSING_DATA', 'the body must be a JSON object with a "data" field');
     }
-    const { requestId, replayed } = await deps.acceptor.accept(body.data, { idempotencyKey: idempotencyKeyOf(req), headers: traceHeadersOf(req) });
+    let data: unknown = body.data;
+    const schema = deps.schemaOf?.(job);
+    if (schema) {
+      const valid = await validateWith(schema, data);
+      if (!valid.ok) throw new HttpError(400, 'INVALID_DATA', `job "${job.name}": ${valid.message}`);
+      data = valid.value;
+    }
+    const { requestId, replayed } = await deps.acceptor.accept(job, data, { idempotencyKey: idempotencyKeyOf(req), headers: traceHeadersOf(req) });
     const statusUrl = statusUrlOf(requestId);
     deps.accepted?.inc();
     log?.info(
-      { requestId, messageId: requestId, replayed, traceId: traceIdOf(req.get('traceparent')) },
+      { requestId, messageId: requestId, job: job.name, queue: job.queue, replayed, traceId: traceIdOf(req.get('traceparent')) },
       replayed ? 'request replayed (Idempotency-Key)' : 'request accepted',
     );
     res.status(202).location(statusUrl);
     if (replayed) res.set('Idempotent-Replayed', 'true');
     res.json({ requestId, status: 'queued', statusUrl });
+  };
+
+  const defaultJob = deps.defaultJob;
+  if (defaultJob) router.post(ACCEPT_PATH, requireJson, json, (req: Request, res: Response) => accept(defaultJob, req, res));
+  router.post(JOBS_PATH, requireJson, json, (req: Request<{ job: string }>, res: Response) => {
+    const job = Object.hasOwn(deps.publicJobs, req.params.job) ? deps.publicJobs[req.params.job] : undefined;
+    if (!job)
+      throw new HttpError(
+        404,
+        'UNKNOWN_JOB',
+        `no public job "${req.params.job.slice(0, 200)}" (public jobs: ${Object.keys(deps.publicJobs).join(', ') || 'none'})`,
+      );
+    return accept(job, req, res);
   });
 
   router.get(`${API_PREFIX}/requests/:id`, async (req: Request<{ id: string }>, res: Response) => {

@@ -29,6 +29,12 @@ interface Lock {
 /** Lock paths held by this process: a pid check alone cannot tell our own stale lock from a live one. */
 const heldLocks = new Set<string>();
 
+/**
+ * The store thread's entry. Worker threads do not inherit the tsx loader, so from the TypeScript
+ * sources the thread starts at a .mjs that registers it; compiled, the thread runs its .js.
+ */
+const THREAD_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./pglite-thread.mjs', import.meta.url) : new URL('./pglite-thread.js', import.meta.url);
+
 function acquireLock(path: string): Lock {
   if (heldLocks.has(path)) throw new ConfigError('DATA_DIR', `${path} is already open in this process`);
   try {
@@ -92,7 +98,7 @@ class PgliteThreadClient implements SqlClient {
   /** Starts the thread on `root/store` and waits until PGlite is open there. */
   static async start(root: string, lock: Lock): Promise<PgliteThreadClient> {
     const data: StoreThreadData = { dir: join(root, 'store') };
-    const worker = new Worker(new URL('./pglite-thread.mjs', import.meta.url), { workerData: data });
+    const worker = new Worker(THREAD_ENTRY, { workerData: data });
     const opened = new Promise<void>((resolve, reject) => {
       const onExit = (code: number) => reject(new Error(`the embedded store's thread exited (code ${code}) while opening ${data.dir}`));
       worker.once('error', reject);

@@ -1,7 +1,8 @@
 import amqplib from 'amqplib';
 import { pino } from 'pino';
-import { ChannelSlot, ConfirmPublisher } from '../../api/index.ts';
+import { ChannelHolder, ConfirmPublisher } from '../../amqp/index.ts';
 import { connectBroker } from '../../core/index.ts';
+import { createProducer } from '../../producer/index.ts';
 import type { CompiledTopology } from '../../topology/index.ts';
 import { defineWorker } from '../../worker/index.ts';
 import { fillQueue, payload, rawConsume, rawConsumeWithResults, rawPublish } from '../lib/raw-amqp.ts';
@@ -15,22 +16,16 @@ export interface Pair {
   raw: number;
 }
 
-/** Confirmed publishes per second, `window` outstanding: raw amqplib vs Warren's API publisher. */
+/** Confirmed publishes per second, `window` outstanding: raw amqplib vs Warren's confirm publisher (the AMQP layer). */
 export async function benchPublish(url: string, count: number, window: number, size: number): Promise<Pair> {
   const raw = await rawPublish(url, REQUESTS, count, window, size);
   await purge(url, REQUESTS);
   const conn = connectBroker({ urls: [url], logger: silent, connectionName: 'warren-bench publisher' });
-  const slot = new ChannelSlot<amqplib.ConfirmChannel>({ connection: conn, name: 'publish', create: (m) => m.createConfirmChannel(), logger: silent });
-  slot.start();
-  await waitUntil(() => slot.current !== undefined);
-  const publisher = new ConfirmPublisher({
-    channels: slot,
-    route: { exchange: '', routingKey: REQUESTS },
-    timeoutMs: 10_000,
-    maxInFlight: window,
-    logger: silent,
-  });
-  const data = JSON.parse(payload(size, 0).toString()).data as string;
+  const holder = new ChannelHolder<amqplib.ConfirmChannel>({ connection: conn, name: 'publish', create: (m) => m.createConfirmChannel(), logger: silent });
+  holder.start();
+  await holder.whenOpen();
+  const publisher = new ConfirmPublisher({ channels: holder, timeoutMs: 10_000, maxInFlight: window, logger: silent });
+  const content = payload(size, 0);
   const started = performance.now();
   let sent = 0;
   // The same window as the raw run: `window` publishes in flight, each replaced when confirmed.
@@ -38,13 +33,39 @@ export async function benchPublish(url: string, count: number, window: number, s
     Array.from({ length: window }, async () => {
       while (sent < count) {
         const i = sent++;
-        await publisher.publish({ requestId: `bench-${i}`, data });
+        await publisher.publish({ exchange: '', routingKey: REQUESTS, content, options: { persistent: true, mandatory: true, messageId: `bench-${i}` } });
       }
     }),
   );
   const ms = performance.now() - started;
-  await slot.close();
+  await holder.close();
   await conn.close();
+  await purge(url, REQUESTS);
+  return { raw: raw.perSecond, warren: (count / ms) * 1000 };
+}
+
+/**
+ * Jobs enqueued and confirmed per second with `producer.enqueue` (the topology's job: its route,
+ * the request envelope, a requestId each), `window` outstanding, against raw amqplib publishing the
+ * same body size with confirms in the same run.
+ */
+export async function benchEnqueue(url: string, compiled: CompiledTopology, count: number, window: number, size: number): Promise<Pair> {
+  const raw = await rawPublish(url, REQUESTS, count, window, size);
+  await purge(url, REQUESTS);
+  const producer = await createProducer({ urls: [url], topology: compiled, maxInFlight: window, publishTimeoutMs: 10_000, logger: silent });
+  const data = JSON.parse(payload(size, 0).toString()).data as string;
+  const started = performance.now();
+  let sent = 0;
+  await Promise.all(
+    Array.from({ length: window }, async () => {
+      while (sent < count) {
+        sent++;
+        await producer.enqueue(REQUESTS, data);
+      }
+    }),
+  );
+  const ms = performance.now() - started;
+  await producer.close();
   await purge(url, REQUESTS);
   return { raw: raw.perSecond, warren: (count / ms) * 1000 };
 }
@@ -100,12 +121,4 @@ export async function purge(url: string, queue: string): Promise<void> {
   const ch = await conn.createChannel();
   await ch.purgeQueue(queue);
   await conn.close();
-}
-
-async function waitUntil(fn: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for the broker');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }

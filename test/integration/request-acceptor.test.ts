@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openResultStore, RequestAcceptor, type RequestPublisher, type ResultStore } from '../../api/index.ts';
-import { createLogger, PublishNotConfirmedError, type RequestMessage } from '../../core/index.ts';
+import { createLogger } from '../../core/index.ts';
+import { EnqueueError } from '../../producer/index.ts';
+import { type CompiledJob, loadCompiledTopology } from '../../topology/index.ts';
 import { waitFor, within } from '../helpers/broker.ts';
 
 /**
@@ -14,12 +16,13 @@ import { waitFor, within } from '../helpers/broker.ts';
  */
 const logger = createLogger({ name: 'test', level: process.env.LOG_LEVEL ?? 'silent' });
 const T = 20_000;
+const job = loadCompiledTopology().jobs.process as CompiledJob;
 
 /** Holds every publish until the test acks or refuses it. */
 class HeldPublisher implements RequestPublisher {
   readonly held = new Map<string, { resolve: () => void; reject: (err: Error) => void }>();
-  publish(message: RequestMessage): Promise<void> {
-    return new Promise((resolve, reject) => this.held.set(message.requestId, { resolve, reject }));
+  publish(_job: CompiledJob, requestId: string): Promise<void> {
+    return new Promise((resolve, reject) => this.held.set(requestId, { resolve, reject }));
   }
   async next(): Promise<string> {
     return waitFor('a publish', () => [...this.held.keys()][0]);
@@ -52,7 +55,7 @@ async function startAccept(
   ctx: { acceptor?: RequestAcceptor; publisher: HeldPublisher },
   data: unknown,
 ): Promise<{ requestId: string; outcome: Promise<unknown> }> {
-  const outcome = (ctx.acceptor as RequestAcceptor).accept(data).then(
+  const outcome = (ctx.acceptor as RequestAcceptor).accept(job, data).then(
     () => undefined,
     (e: unknown) => e,
   );
@@ -66,7 +69,7 @@ function queuedRow(store: ResultStore, requestId: string): Promise<true> {
 s('the row is written while the publish waits; the answer waits for the confirm', async (ctx) => {
   const { store, acceptor, publisher } = ctx as Required<typeof ctx>;
   let answered = false;
-  const accepted = acceptor.accept({ n: 1 }).then((a) => {
+  const accepted = acceptor.accept(job, { n: 1 }).then((a) => {
     answered = true;
     return a;
   });
@@ -78,14 +81,16 @@ s('the row is written while the publish waits; the answer waits for the confirm'
   assert.is((await store.get(requestId))?.status, 'queued');
 });
 
-for (const reason of ['nack', 'timeout', 'closed'] as const) {
-  s(`a publish that fails (${reason}) rejects, and its row is removed`, async (ctx) => {
+const refusal = (code: 'PUBLISH_REJECTED' | 'TIMEOUT' | 'BROKER_UNAVAILABLE', requestId: string) => new EnqueueError(code, `refused: ${code}`, requestId, 1000);
+
+for (const code of ['PUBLISH_REJECTED', 'TIMEOUT', 'BROKER_UNAVAILABLE'] as const) {
+  s(`a publish that fails (${code}) rejects, and its row is removed`, async (ctx) => {
     const { store, publisher } = ctx as Required<typeof ctx>;
     const { requestId, outcome } = await startAccept(ctx, { n: 2 });
     await queuedRow(store, requestId);
-    publisher.settle(requestId, new PublishNotConfirmedError(reason, `refused: ${reason}`));
+    publisher.settle(requestId, refusal(code, requestId));
     const err = await within(T, 'accept', outcome);
-    assert.ok(err instanceof PublishNotConfirmedError);
+    assert.ok(err instanceof EnqueueError);
     await waitFor('the row removed', async () => ((await store.get(requestId)) === undefined ? true : undefined));
   });
 }
@@ -97,10 +102,10 @@ s('a publish that fails before the row is written leaves no row either', async (
   await new Promise((r) => setImmediate(r));
   const { requestId, outcome } = await startAccept(ctx, { n: 3 });
   // Refused before the row's write is done.
-  publisher.settle(requestId, new PublishNotConfirmedError('nack', 'refused at once'));
-  assert.ok((await within(T, 'accept', outcome)) instanceof PublishNotConfirmedError);
+  publisher.settle(requestId, refusal('PUBLISH_REJECTED', requestId));
+  assert.ok((await within(T, 'accept', outcome)) instanceof EnqueueError);
   await within(T, 'busy accepts', busy);
-  await new Promise((r) => setTimeout(r, 300));
+  await within(T, 'the refused row removed', (ctx.acceptor as RequestAcceptor).drain());
   assert.is(await store.get(requestId), undefined);
 });
 
@@ -110,10 +115,41 @@ s('a refused request whose outcome arrives anyway (it reached the queue) keeps t
   await queuedRow(store, requestId);
   // The worker was faster than the failure: the result is in before the row is removed.
   await store.recordResult({ requestId, result: 'processed', attempts: 1 });
-  publisher.settle(requestId, new PublishNotConfirmedError('timeout', 'no confirm in time'));
+  publisher.settle(requestId, refusal('TIMEOUT', requestId));
   await within(T, 'accept', outcome);
-  await new Promise((r) => setTimeout(r, 300));
+  await within(T, 'the refused request handled', (ctx.acceptor as RequestAcceptor).drain());
   assert.is((await store.get(requestId))?.status, 'done');
+});
+
+s('a request refused at once (no broker, blocked, window full) writes no row at all', async (ctx) => {
+  const { store } = ctx as Required<typeof ctx>;
+  let writes = 0;
+  const counting = new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'accept') {
+        return (...args: Parameters<ResultStore['accept']>) => {
+          writes += 1;
+          return target.accept(...args);
+        };
+      }
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  const refusing: RequestPublisher = {
+    publish: () => Promise.reject(new Error('not reached')),
+    refusal: (_job, requestId) => refusal('BROKER_UNAVAILABLE', requestId),
+  };
+  const acceptor = new RequestAcceptor({ publisher: refusing, store: counting, logger, publishTimeoutMs: 5000 });
+  const err = await within(
+    T,
+    'accept',
+    acceptor.accept(job, { n: 5 }).catch((e: unknown) => e),
+  );
+  assert.instance(err, EnqueueError);
+  assert.is((err as EnqueueError).code, 'BROKER_UNAVAILABLE');
+  await within(T, 'cleanups', acceptor.drain());
+  assert.is(writes, 0, 'no store statement for a request that could not be sent');
 });
 
 s.run();

@@ -32,7 +32,7 @@ class Cli {
   constructor(args: string[], env: Record<string, string>) {
     this.child = spawn(process.execPath, ['bin/warren.js', 'worker', ...args], {
       cwd: root,
-      env: { ...process.env, AMQP_URL: vhost.url, TOPOLOGY: fixture, LOG_LEVEL: 'debug', LOG_PRETTY: '0', DEMO_DELAY_MS: '0', ...env },
+      env: { ...process.env, AMQP_URL: vhost.url, TOPOLOGY: fixture, LOG_LEVEL: 'debug', LOG_PRETTY: '0', DEMO_DELAY_MS: '0', DEMO_HOOKS: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(this);

@@ -125,7 +125,7 @@ test('the broker closes the connection mid-message: the worker reconnects, nothi
 
 test('a deleted queue cancels the consumer; it resumes once the topology is applied again', async () => {
   await ch.deleteQueue(DEFAULT_REQUESTS_QUEUE);
-  await sleep(300);
+  await waitFor('the broker to cancel the consumer', () => (worker.consuming ? undefined : true));
   assert.is((await applyTopology({ amqpUrl: vhost.url, compiled })).failed, undefined);
   await publish('after-redeclare', 0);
   assert.is(decodeResult((await result('after-redeclare')).content)?.result, 'after-redeclare-done');
@@ -155,6 +155,37 @@ test('a publish channel closed by the broker (retry exchange deleted) comes back
   assert.ok(reason === 'max-attempts' || deaths.some((d) => d.reason === 'delivery_limit'), `reason ${String(reason)}, x-death ${JSON.stringify(deaths)}`);
   await publish('after-publish-fault', 0);
   assert.is(decodeResult((await result('after-publish-fault')).content)?.result, 'after-publish-fault-done');
+});
+
+test('a channel error costs only its channel: the connection and the deliveries on the consume channel stay', async () => {
+  const retryExchange = routesFor(compiled, DEFAULT_REQUESTS_QUEUE).retry?.exchange ?? '';
+  const before = await waitFor('the worker connection', async () => {
+    const list = await workerConnections();
+    return list.length === 1 ? list : undefined;
+  });
+  const redeliveriesBefore = worker.stats().redelivery;
+  await publish('long-running', 4000);
+  await waitFor('the long handler to start', () => (started.has('long-running') ? true : undefined));
+  // A retry copy to a deleted exchange: the broker closes the publish channel (404) while the
+  // long message is in flight on the consume channel. Recovering by reconnecting (as the worker did)
+  // would void its delivery tag and the broker would redeliver it.
+  await ch.deleteExchange(retryExchange);
+  await publish('channel-fault', 0, true);
+  await waitFor('a failed attempt of the faulty message', () => ((started.get('channel-fault') ?? 0) >= 1 ? true : undefined));
+  assert.is((await applyTopology({ amqpUrl: vhost.url, compiled })).failed, undefined);
+  assert.is(decodeResult((await result('long-running')).content)?.result, 'long-running-done');
+  await publish('after-channel-fault', 0);
+  assert.is(decodeResult((await result('after-channel-fault')).content)?.result, 'after-channel-fault-done');
+  // Its ack went to the channel that delivered it (had the connection been recreated, the ack would
+  // be void, the broker would redeliver it and a second result would come before this later one).
+  assert.is(worker.stats().redelivery, redeliveriesBefore, 'no delivery lost its channel');
+  assert.is(results.get('long-running')?.length, 1, 'one result for it');
+  const after = await workerConnections();
+  assert.equal(
+    after.map((c) => c.name),
+    before.map((c) => c.name),
+    'the same connection: no reconnect',
+  );
 });
 
 test.run();

@@ -164,7 +164,7 @@ test('prefetch bounds the messages in flight to the concurrency', async () => {
   const ids = Array.from({ length: 12 }, (_, i) => `slow-${i}`);
   for (const id of ids) await publish(id, { requestId: id, data: { mode: 'slow' } });
   for (const id of ids) await take(DEFAULT_RESULTS_QUEUE, id);
-  assert.is(mostRunning, worker.settings.concurrency, `at most ${mostRunning} handlers ran at once`);
+  assert.is(mostRunning, worker.settings.jobs[0]?.concurrency, `at most ${mostRunning} handlers ran at once`);
 });
 
 test('a retry copy that no queue would take is not acked away: the message ends dead, not lost', async () => {

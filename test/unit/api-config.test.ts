@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { answerFor, parseByteSize, readApiConfig } from '../../api/index.ts';
 import { ConfigError, PublishNotConfirmedError } from '../../core/index.ts';
+import { enqueueErrorOf } from '../../producer/index.ts';
 import { readWorkerConfig } from '../../worker/index.ts';
 
 test('defaults', () => {
@@ -65,10 +66,19 @@ test('byte sizes', () => {
   assert.is(parseByteSize('1 tb'), undefined);
 });
 
-test('publish failures map to 503 with Retry-After; unknown errors to a bare 500', () => {
-  for (const reason of ['nack', 'timeout', 'closed', 'blocked', 'window-full', 'unroutable'] as const) {
-    const a = answerFor(new PublishNotConfirmedError(reason, 'x'));
+test('publish failures map to 503 with Retry-After and the code clients script against; unknown errors to a bare 500', () => {
+  const codes = {
+    nack: 'PUBLISH_REJECTED',
+    timeout: 'PUBLISH_TIMEOUT',
+    closed: 'BROKER_UNAVAILABLE',
+    blocked: 'BROKER_BLOCKED',
+    'window-full': 'OVERLOADED',
+    unroutable: 'UNROUTABLE',
+  };
+  for (const [reason, code] of Object.entries(codes)) {
+    const a = answerFor(enqueueErrorOf(new PublishNotConfirmedError(reason as keyof typeof codes, 'x'), 'process', 'r1'));
     assert.is(a.status, 503);
+    assert.is(a.code, code);
     assert.ok((a.retryAfter ?? 0) > 0);
   }
   assert.equal(answerFor(new Error('secret detail')), { status: 500, code: 'INTERNAL', message: 'internal error' });

@@ -125,7 +125,12 @@ test('worker config: defaults, and errors that name the variable', () => {
     () => readDemoConfig({ DEMO_FAIL_RATE: '2' }),
     (e: unknown) => e instanceof ConfigError && e.variable === 'DEMO_FAIL_RATE',
   );
-  assert.equal(readDemoConfig({ DEMO_DELAY_MS: '0' }), { delayMs: 0, failRate: 0 });
+  assert.equal(readDemoConfig({ DEMO_DELAY_MS: '0' }), { delayMs: 0, failRate: 0, hooks: false });
+  assert.is(readDemoConfig({ DEMO_HOOKS: '1' }).hooks, true);
+  assert.throws(
+    () => readDemoConfig({ DEMO_HOOKS: 'yes' }),
+    (e: unknown) => e instanceof ConfigError && e.variable === 'DEMO_HOOKS',
+  );
 });
 
 test.run();

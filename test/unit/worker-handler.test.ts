@@ -59,14 +59,14 @@ test('a handler that throws synchronously is a failure, not a crash', async () =
 const ctx: HandlerContext = { ...context, signal: never };
 
 test('demo processor: appends -processed after its delay', async () => {
-  const demo = createDemoProcessor({ delayMs: 20, failRate: 0 });
+  const demo = createDemoProcessor({ delayMs: 20, failRate: 0, hooks: false });
   const started = Date.now();
   assert.is(await demo('hello', ctx), 'hello-processed');
   assert.ok(Date.now() - started >= 15);
 });
 
 test('demo processor: fail: always fails transiently; non-string data is permanent', async () => {
-  const demo = createDemoProcessor({ delayMs: 0, failRate: 0 });
+  const demo = createDemoProcessor({ delayMs: 0, failRate: 0, hooks: true });
   for (let i = 0; i < 3; i++) {
     const err = await Promise.resolve(demo('fail:x', { ...ctx, attempt: i + 1 })).catch((e: unknown) => e);
     assert.instance(err, RetryableError);
@@ -77,17 +77,25 @@ test('demo processor: fail: always fails transiently; non-string data is permane
 
 test('demo processor: DEMO_FAIL_RATE fails when the dice say so', async () => {
   const rolls = [0.1, 0.9];
-  const demo = createDemoProcessor({ delayMs: 0, failRate: 0.5, random: () => rolls.shift() ?? 1 });
+  const demo = createDemoProcessor({ delayMs: 0, failRate: 0.5, hooks: false, random: () => rolls.shift() ?? 1 });
   assert.instance(await Promise.resolve(demo('a', ctx)).catch((e: unknown) => e), RetryableError);
   assert.is(await demo('a', ctx), 'a-processed');
 });
 
 test('demo processor: crash: calls the crash hook before doing any work', async () => {
   let crashed = 0;
-  const demo = createDemoProcessor({ delayMs: 10_000, failRate: 0, crash: () => void crashed++ });
+  const demo = createDemoProcessor({ delayMs: 10_000, failRate: 0, hooks: true, crash: () => void crashed++ });
   const err = await Promise.resolve(demo('crash:now', ctx)).catch((e: unknown) => e);
   assert.is(crashed, 1);
   assert.ok(err instanceof Error);
+});
+
+test('demo processor: without DEMO_HOOKS, crash: and fail: data is ordinary data (a client cannot end the workers)', async () => {
+  let crashed = 0;
+  const demo = createDemoProcessor({ delayMs: 0, failRate: 0, hooks: false, crash: () => void crashed++ });
+  assert.is(await demo('crash:now', ctx), 'crash:now-processed');
+  assert.is(await demo('fail:x', ctx), 'fail:x-processed');
+  assert.is(crashed, 0);
 });
 
 test.run();

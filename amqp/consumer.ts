@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { AmqpConnectionManager, Logger } from '../core/index.ts';
-import { ChannelRecovery } from './channel-recovery.ts';
-import { exists } from './check-topology.ts';
+import { ackBarrier } from './ack-barrier.ts';
+import { bounded } from './bounded.ts';
+import { ChannelHolder } from './channel-holder.ts';
+import { exists } from './passive.ts';
 
 /**
  * A message together with the channel that delivered it. A delivery tag means something only on
@@ -18,7 +19,7 @@ export interface Delivery {
 
 export interface DeliverySource {
   readonly channel: Channel;
-  /** Bumped for every channel the wrapper sets up (for logs). */
+  /** Bumped for every channel the consumer sets up (for logs). */
   readonly generation: number;
   open: boolean;
   consumerTag: string | undefined;
@@ -33,48 +34,69 @@ export interface DeliverySource {
 }
 
 export interface ConsumerOptions {
+  connection: AmqpConnectionManager;
   queue: string;
   /** Messages in flight at most (basic.qos per consumer). */
   prefetch: number;
   onDelivery: (delivery: Delivery) => void;
   logger: Logger;
+  /** First delay before a channel the broker closed is reopened (the holder's retryMs). */
+  retryMs?: number;
 }
 
 /**
- * Consumes one queue with manual acks through a reconnecting ChannelWrapper. The subscription is
- * made in the wrapper's setup (run again on every new channel), and re-made after a broker-sent
- * cancel (queue deleted or moved) once a passive check on a throwaway channel finds the queue
- * again; consuming a missing queue would close the channel the deliveries live on.
+ * Consumes one queue with manual acks on a channel of its own (a ChannelHolder: a channel the
+ * broker closes is reopened alone, the connection and other channels stay). The subscription is
+ * made on every new channel, and re-made after a broker-sent cancel (queue deleted or moved) once a
+ * passive check on a throwaway channel finds the queue again; consuming a missing queue would close
+ * the channel the deliveries live on.
  */
 export class Consumer {
-  private readonly wrapper: ChannelWrapper;
-  private readonly recovery: ChannelRecovery;
+  private readonly holder: ChannelHolder<Channel>;
   private readonly log: Logger;
   private source: DeliverySource | undefined;
+  private readonly sources = new WeakSet<DeliverySource>();
   private generation = 0;
   private cancelled = false;
-  private closing = false;
   /** Wakes the resubscribe loop's backoff sleep on cancel, so shutdown does not wait it out. */
   private readonly stopping = new AbortController();
   private readonly subscribed: Promise<void>;
   private markSubscribed: () => void = () => undefined;
 
-  constructor(
-    private readonly manager: AmqpConnectionManager,
-    private readonly options: ConsumerOptions,
-  ) {
+  constructor(private readonly options: ConsumerOptions) {
     this.log = options.logger.child({ component: 'consumer', queue: options.queue });
-    this.recovery = new ChannelRecovery(manager, options.logger, 'consume');
     this.subscribed = new Promise((resolve) => {
       this.markSubscribed = resolve;
     });
-    this.wrapper = manager.createChannel({ name: 'warren-worker-consume', confirm: false, setup: (ch: Channel) => this.setup(ch) });
-    this.wrapper.on('error', (err: Error) => this.log.warn({ err }, 'consume channel setup failed'));
+    this.holder = new ChannelHolder<Channel>({
+      connection: options.connection,
+      name: `consume ${options.queue}`,
+      create: (model) => model.createChannel(),
+      setup: (ch) => this.setup(ch),
+      logger: options.logger,
+      ...(options.retryMs !== undefined ? { retryMs: options.retryMs } : {}),
+    });
+  }
+
+  /** Opens the channel (now, or once the connection is up) and subscribes. */
+  start(): void {
+    this.holder.start();
   }
 
   /** Resolves when the first subscription is in place. */
   waitUntilConsuming(): Promise<void> {
     return this.subscribed;
+  }
+
+  /** True when this consumer delivered `delivery` (on any of its channels). */
+  owns(delivery: Delivery): boolean {
+    return this.sources.has(delivery.source);
+  }
+
+  /** True while a channel is subscribed. */
+  get consuming(): boolean {
+    const s = this.source;
+    return s?.open === true && s.consumerTag !== undefined;
   }
 
   private async setup(channel: Channel): Promise<void> {
@@ -89,14 +111,13 @@ export class Consumer {
       flushScheduled: false,
     };
     this.source = source;
-    channel.on('error', (err: Error) => this.log.warn({ err, generation: source.generation }, 'consume channel error'));
+    this.sources.add(source);
     channel.on('close', () => {
       source.open = false;
-      if (!this.closing) this.recovery.channelClosed(channel, () => this.source === source);
     });
     // Per consumer (global false): this is the in-flight bound, i.e. the concurrency.
     await channel.prefetch(this.options.prefetch, false);
-    // Not awaited: a missing queue must not hold up the wrapper's other setup work.
+    // Not awaited: a missing queue must not hold up the holder.
     this.subscribe(source).catch((err: unknown) => this.log.error({ err }, 'subscribing failed'));
   }
 
@@ -105,7 +126,7 @@ export class Consumer {
     let waiting = false;
     while (!this.cancelled && source.open && this.source === source) {
       try {
-        const connection = this.manager.connection;
+        const connection = this.options.connection.connection;
         if (!connection) throw new Error('not connected');
         if (!(await exists(connection, (ch) => ch.checkQueue(this.options.queue)))) throw new Error('queue not found');
         if (this.cancelled || !source.open) return;
@@ -157,7 +178,11 @@ export class Consumer {
     return true;
   }
 
-  /** Nacks on the delivering channel (requeue by default), at once; false when that channel is gone. */
+  /**
+   * Nacks on the delivering channel (requeue by default), at once; false when that channel is
+   * gone. For requeues that are not the message's fault (a shutdown): RabbitMQ 4.3 does not count
+   * basic.nack toward the delivery limit.
+   */
   nack(delivery: Delivery, requeue = true): boolean {
     if (!this.claim(delivery)) return false;
     try {
@@ -166,6 +191,23 @@ export class Consumer {
     } catch (err) {
       // amqplib throws IllegalOperationError when the channel closed in the meantime.
       this.log.debug({ err }, 'nack on a closed channel skipped');
+      return false;
+    }
+  }
+
+  /**
+   * Rejects on the delivering channel (basic.reject), at once; false when that channel is gone.
+   * Used to requeue a message whose own processing failed: RabbitMQ 4.3 counts basic.reject
+   * toward a quorum queue's delivery limit and basic.nack not, so a message that keeps failing
+   * this way still ends dead instead of looping. (3.10 to 4.2 count both.)
+   */
+  reject(delivery: Delivery, requeue = true): boolean {
+    if (!this.claim(delivery)) return false;
+    try {
+      delivery.source.channel.reject(delivery.message, requeue);
+      return true;
+    } catch (err) {
+      this.log.debug({ err }, 'reject on a closed channel skipped');
       return false;
     }
   }
@@ -211,30 +253,19 @@ export class Consumer {
     this.stopping.abort();
     const source = this.source;
     if (!source?.open || !source.consumerTag) return;
-    try {
-      await source.channel.cancel(source.consumerTag);
-    } catch (err) {
-      // A channel that closed meanwhile has no consumer left to cancel.
-      this.log.debug({ err }, 'cancel on a closed channel skipped');
-    }
+    // A channel that closed meanwhile has no consumer left to cancel; a silent node never answers.
+    await bounded(source.channel.cancel(source.consumerTag), 'consumer cancel', this.log);
   }
 
-  /** Closes the channel; the broker requeues whatever is still unacked. */
+  /** Sends the acks decided so far, waits until the broker has read them, and closes the channel. */
   async close(): Promise<void> {
     this.cancelled = true;
     this.stopping.abort();
-    this.closing = true;
-    this.recovery.dispose();
-    // A round trip on the delivering channel first: on RabbitMQ 3.10 quorum queues, acks written
-    // just before channel.close are partly dropped under load (measured), and acked messages
-    // would come back as duplicates.
     const source = this.source;
-    if (source) this.flushAcks(source);
-    if (source?.open) await source.channel.checkQueue(this.options.queue).catch((err: unknown) => this.log.debug({ err }, 'ack barrier skipped'));
-    try {
-      await this.wrapper.close();
-    } catch (err) {
-      this.log.debug({ err }, 'consume channel already closed');
+    if (source) {
+      this.flushAcks(source);
+      if (source.open) await ackBarrier(source.channel, this.options.queue, this.log);
     }
+    await this.holder.close();
   }
 }

@@ -1,7 +1,8 @@
 import type { Channel, ChannelModel } from 'amqplib';
-import type { AmqpConnectionManager, Logger } from '../../core/index.ts';
+import type { AmqpConnectionManager, Logger } from '../core/index.ts';
+import { bounded } from './bounded.ts';
 
-export interface ChannelSlotOptions<C extends Channel> {
+export interface ChannelHolderOptions<C extends Channel> {
   connection: AmqpConnectionManager;
   /** For logs. */
   name: string;
@@ -9,25 +10,37 @@ export interface ChannelSlotOptions<C extends Channel> {
   /** Runs on each new channel before it becomes current (prefetch, consume). */
   setup?: (channel: C) => Promise<void>;
   logger: Logger;
+  /** First delay before a channel the broker closed is reopened (default 250 ms); it doubles while closes keep coming, up to 30 s. */
   retryMs?: number;
 }
 
+/** A channel that lived this long before it closed was healthy: the next reopen starts at the first delay again. */
+const HEALTHY_MS = 10_000;
+const MAX_RETRY_MS = 30_000;
+
 /**
  * Keeps one amqplib channel open on the manager's current connection, and opens a new one after
- * a reconnect or a channel error. It is our replacement for amqp-connection-manager's
- * ChannelWrapper where that class does the wrong thing for the API: the wrapper buffers publishes
- * without bound while disconnected and retries them later (a client told 503 could still see its
- * request run), and it only replaces a channel the broker closed when the whole connection
- * reconnects. Here `current` is simply undefined while there is no usable channel.
+ * a reconnect or a channel error: the one channel holder of Warren's publishers and consumers.
+ * It replaces amqp-connection-manager's ChannelWrapper, which does the wrong thing here: it
+ * buffers publishes without bound while disconnected and retries them later (a client told 503
+ * could still see its request run), and it replaces a channel the broker closed only when the
+ * whole connection reconnects (https://github.com/jwalton/node-amqp-connection-manager/issues/347),
+ * which would void the delivery tags of every other channel on it. Here a channel-level error
+ * (404, 406) costs only its own channel, reopened after `retryMs`; `current` is undefined while
+ * there is no usable channel.
  */
-export class ChannelSlot<C extends Channel> {
+export class ChannelHolder<C extends Channel> {
   private channel: C | undefined;
   private opening = false;
   private closed = false;
   private blockedFlag = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private lastError = '';
-  private readonly opts: ChannelSlotOptions<C>;
+  /** Reopens in a row whose channel did not stay up HEALTHY_MS (for the backoff). */
+  private failures = 0;
+  private openedAt = 0;
+  private readonly waiters = new Set<(ch: C) => void>();
+  private readonly opts: ChannelHolderOptions<C>;
   private readonly log: Logger;
   private readonly onConnect = () => this.open();
   private readonly onDisconnect = () => {
@@ -43,7 +56,7 @@ export class ChannelSlot<C extends Channel> {
     this.blockedFlag = false;
   };
 
-  constructor(options: ChannelSlotOptions<C>) {
+  constructor(options: ChannelHolderOptions<C>) {
     this.opts = options;
     this.log = options.logger.child({ component: 'channel', channel: options.name });
   }
@@ -61,6 +74,13 @@ export class ChannelSlot<C extends Channel> {
   /** Calls `listener` each time the broker blocks the connection (the publisher fails what awaits a confirm). */
   addBlockedListener(listener: () => void): void {
     this.blockedListeners.add(listener);
+  }
+
+  /** Resolves with the channel as soon as one is open (at once when one is). */
+  whenOpen(): Promise<C> {
+    const ch = this.channel;
+    if (ch) return Promise.resolve(ch);
+    return new Promise((resolve) => this.waiters.add(resolve));
   }
 
   start(): void {
@@ -82,7 +102,7 @@ export class ChannelSlot<C extends Channel> {
     c.removeListener('unblocked', this.onUnblocked);
     const ch = this.channel;
     this.channel = undefined;
-    if (ch) await ch.close().catch((err: unknown) => this.log.debug({ err }, 'channel close failed'));
+    if (ch) await bounded(ch.close(), 'channel close', this.log);
   }
 
   private open(): void {
@@ -112,12 +132,18 @@ export class ChannelSlot<C extends Channel> {
       return;
     }
     this.channel = ch;
+    this.openedAt = Date.now();
     if (this.lastError) this.log.info('channel open again');
     this.lastError = '';
+    for (const resolve of this.waiters) resolve(ch);
+    this.waiters.clear();
   }
 
   private onChannelClose(ch: C): void {
-    if (this.channel === ch) this.channel = undefined;
+    if (this.channel === ch) {
+      this.channel = undefined;
+      if (Date.now() - this.openedAt >= HEALTHY_MS) this.failures = 0;
+    }
     // After a connection loss the manager's 'connect' reopens; a channel closed on its own
     // (broker channel error) needs a retry of ours.
     if (!this.closed && this.opts.connection.isConnected()) this.scheduleRetry();
@@ -125,10 +151,14 @@ export class ChannelSlot<C extends Channel> {
 
   private scheduleRetry(): void {
     if (this.closed || this.retryTimer) return;
+    // Doubling while closes keep coming: a lasting fault (a deleted exchange a publish keeps
+    // hitting) must not turn into a channel storm.
+    const delayMs = Math.min((this.opts.retryMs ?? 250) * 2 ** this.failures, MAX_RETRY_MS);
+    this.failures += 1;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (!this.channel) this.open();
-    }, this.opts.retryMs ?? 2000);
+    }, delayMs);
     this.retryTimer.unref();
   }
 

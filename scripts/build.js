@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+// `npm run build`: compiles the library and the CLI to dist/ (JavaScript, declarations, source
+// maps) and copies what the compiled code reads beside it (the shipped topology). `npm pack` runs
+// it (prepack), so the tarball never carries a stale build.
+import { spawnSync } from 'node:child_process';
+import { cpSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const dist = join(root, 'dist');
+rmSync(dist, { recursive: true, force: true });
+const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+if (tsc.status !== 0) process.exit(tsc.status ?? 1);
+for (const f of readdirSync(join(root, 'topology')).filter((f) => /\.ya?ml$/.test(f))) {
+  cpSync(join(root, 'topology', f), join(dist, 'topology', f));
+}
+console.log(`built ${dist}`);

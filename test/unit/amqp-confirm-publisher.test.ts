@@ -1,0 +1,203 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfirmPublisher, type Envelope } from '../../amqp/index.ts';
+import { createLogger, createMetricsRegistry, PublishMetrics, PublishNotConfirmedError } from '../../core/index.ts';
+import { within } from '../helpers/broker.ts';
+import { fakeSource } from '../helpers/fake-confirm-channel.ts';
+
+/**
+ * The one confirm publisher (worker, producer, API, dead-letter tools) against a scripted confirm
+ * channel: confirms, nacks, returns matched per message, deadlines, the window, blocked, closes.
+ */
+const logger = createLogger({ name: 'test', level: 'silent' });
+
+function setup(opts: { timeoutMs?: number; maxInFlight?: number; maxInFlightBytes?: number; failWhenBlocked?: boolean } = {}) {
+  const { ch, source } = fakeSource();
+  const registry = createMetricsRegistry({ processMetrics: false });
+  const publisher = new ConfirmPublisher({
+    channels: source,
+    timeoutMs: opts.timeoutMs ?? 1000,
+    ...(opts.maxInFlight !== undefined ? { maxInFlight: opts.maxInFlight } : {}),
+    ...(opts.maxInFlightBytes !== undefined ? { maxInFlightBytes: opts.maxInFlightBytes } : {}),
+    failWhenBlocked: opts.failWhenBlocked ?? true,
+    logger,
+    metrics: new PublishMetrics(registry),
+  });
+  return { ch, source, publisher, registry };
+}
+
+const env = (messageId: string, body = '{}'): Envelope => ({
+  exchange: 'processing',
+  routingKey: 'result',
+  content: Buffer.from(body),
+  options: { persistent: true, mandatory: true, messageId },
+});
+
+async function reasonOf(p: Promise<void>): Promise<string> {
+  try {
+    await within(3000, 'publish settles', p);
+  } catch (err) {
+    if (err instanceof PublishNotConfirmedError) return err.reason;
+    throw err;
+  }
+  return 'confirmed';
+}
+
+async function outcomes(registry: ReturnType<typeof createMetricsRegistry>): Promise<Record<string, number>> {
+  const m = (await registry.getMetricsAsJSON()).find((x) => x.name === 'warren_publish_confirms_total');
+  return Object.fromEntries((m?.values ?? []).filter((v) => v.value > 0).map((v) => [String(v.labels.outcome), v.value]));
+}
+
+test('resolves on the confirm, rejects on a nack; the metrics count each', async () => {
+  const { ch, publisher, registry } = setup();
+  const ok = publisher.publish(env('a'));
+  const nacked = publisher.publish(env('b'));
+  assert.is(publisher.unconfirmed, 2);
+  ch.ack(0);
+  ch.nack(1);
+  assert.is(await reasonOf(ok), 'confirmed');
+  assert.is(await reasonOf(nacked), 'nack');
+  assert.is(publisher.unconfirmed, 0);
+  assert.equal(await outcomes(registry), { ack: 1, nack: 1 });
+  assert.equal(ch.sent[0]?.options, { persistent: true, mandatory: true, messageId: 'a' });
+});
+
+test('a return is matched to its own message, not to another on the same route', async () => {
+  const { ch, publisher } = setup();
+  const a = publisher.publish(env('a'));
+  const b = publisher.publish(env('b'));
+  // The broker returns b (say its copy was unroutable) and then confirms both.
+  ch.returnMessage(1);
+  ch.ack(0);
+  ch.ack(1);
+  assert.is(await reasonOf(a), 'confirmed');
+  assert.is(await reasonOf(b), 'unroutable');
+  const c = publisher.publish(env('b'));
+  ch.ack(2);
+  assert.is(await reasonOf(c), 'confirmed', 'the return was used up by its own publish');
+});
+
+test('no confirm in time rejects with timeout near the deadline; a late confirm changes nothing', async () => {
+  const { ch, publisher, registry } = setup({ timeoutMs: 150 });
+  // The deadline sweeper is unref'd (a real socket keeps the process alive; none here).
+  const keepAlive = setInterval(() => undefined, 1000);
+  const started = Date.now();
+  const reason = await reasonOf(publisher.publish(env('a')));
+  clearInterval(keepAlive);
+  const took = Date.now() - started;
+  assert.is(reason, 'timeout');
+  assert.ok(took >= 140 && took < 1000, `took ${took} ms`);
+  ch.ack(0);
+  assert.equal(await outcomes(registry), { timeout: 1 });
+  const again = publisher.publish(env('b'));
+  ch.ack(1);
+  assert.is(await reasonOf(again), 'confirmed', 'the sweeper starts again for the next publish');
+});
+
+test('a full window fails at once and frees up as confirms arrive', async () => {
+  const { ch, publisher } = setup({ maxInFlight: 2, timeoutMs: 5000 });
+  const a = publisher.publish(env('a'));
+  const b = publisher.publish(env('b'));
+  assert.is(await reasonOf(publisher.publish(env('c'))), 'window-full');
+  assert.is(ch.sent.length, 2);
+  ch.ack(0);
+  assert.is(await reasonOf(a), 'confirmed');
+  const d = publisher.publish(env('d'));
+  ch.ack(1);
+  ch.ack(2);
+  assert.is(await reasonOf(b), 'confirmed');
+  assert.is(await reasonOf(d), 'confirmed');
+});
+
+test('the window is bounded in bytes too (one large publish always fits)', async () => {
+  const { ch, publisher } = setup({ maxInFlight: 100, maxInFlightBytes: 1000, timeoutMs: 5000 });
+  const big = publisher.publish(env('big', 'x'.repeat(2000)));
+  assert.is(await reasonOf(publisher.publish(env('small'))), 'window-full');
+  ch.ack(0);
+  assert.is(await reasonOf(big), 'confirmed');
+  const small = publisher.publish(env('small'));
+  ch.ack(1);
+  assert.is(await reasonOf(small), 'confirmed');
+});
+
+test('a timed-out publish keeps its window slot until the broker answers', async () => {
+  const { ch, publisher } = setup({ maxInFlight: 1, timeoutMs: 100 });
+  const keepAlive = setInterval(() => undefined, 1000);
+  assert.is(await reasonOf(publisher.publish(env('a'))), 'timeout');
+  clearInterval(keepAlive);
+  assert.is(await reasonOf(publisher.publish(env('b'))), 'window-full');
+  assert.is(publisher.awaiting, 0);
+  ch.ack(0);
+  assert.is(publisher.unconfirmed, 0);
+});
+
+test('no channel, a blocked connection or a closed channel fail at once', async () => {
+  const { ch, source, publisher } = setup();
+  source.blocked = true;
+  assert.is(await reasonOf(publisher.publish(env('a'))), 'blocked');
+  source.blocked = false;
+  ch.throwOnPublish = true;
+  assert.is(await reasonOf(publisher.publish(env('b'))), 'closed');
+  source.current = undefined;
+  assert.is(await reasonOf(publisher.publish(env('c'))), 'closed');
+  assert.is(publisher.unconfirmed, 0);
+});
+
+test('the broker blocking the connection fails what awaits a confirm (API, producer); a worker keeps waiting', async () => {
+  const api = setup();
+  const p = api.publisher.publish(env('a'));
+  api.source.block();
+  assert.is(await reasonOf(p), 'blocked');
+
+  const worker = setup({ failWhenBlocked: false });
+  const q = worker.publisher.publish(env('a'));
+  worker.source.block();
+  const r = worker.publisher.publish(env('b'));
+  worker.ch.ack(0);
+  worker.ch.ack(1);
+  assert.is(await reasonOf(q), 'confirmed');
+  assert.is(await reasonOf(r), 'confirmed');
+});
+
+test('a channel closing with publishes pending rejects them with reason closed', async () => {
+  const { ch, source, publisher } = setup();
+  const p = publisher.publish(env('a'));
+  // As amqplib does: the holder drops the channel and pending callbacks fail in the same 'close'.
+  source.current = undefined;
+  ch.nack(0);
+  assert.is(await reasonOf(p), 'closed');
+});
+
+test('a deadline passing with no answer at all from the broker reports a silent link, once; a slow broker is not silent', async () => {
+  const { ch, source } = fakeSource();
+  let silent = 0;
+  const publisher = new ConfirmPublisher({ channels: source, timeoutMs: 100, logger, onSilent: () => silent++ });
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    const a = publisher.publish(env('a'));
+    const b = publisher.publish(env('b'));
+    assert.is(await reasonOf(a), 'timeout');
+    assert.is(await reasonOf(b), 'timeout');
+    assert.is(silent, 1, 'two timeouts of one silence are one report');
+    ch.ack(0);
+    ch.ack(1);
+    // The broker answers, but slowly: a publish sent before the last answer times out without a report.
+    const c = publisher.publish(env('c'));
+    const d = publisher.publish(env('d'));
+    ch.ack(3);
+    assert.is(await reasonOf(c), 'timeout');
+    assert.is(await reasonOf(d), 'confirmed');
+    assert.is(silent, 1, 'not silent: an answer came after c was sent');
+  } finally {
+    clearInterval(keepAlive);
+  }
+});
+
+test('close() fails what still awaits its confirm', async () => {
+  const { publisher } = setup();
+  const p = publisher.publish(env('a'));
+  publisher.close();
+  assert.is(await reasonOf(p), 'closed');
+});
+
+test.run();
