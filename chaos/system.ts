@@ -136,13 +136,13 @@ export class WarrenSystem {
     }
   }
 
-  async startApi(timeoutMs = 60_000): Promise<void> {
+  async startApi(timeoutMs = 120_000): Promise<void> {
     this.api.start();
     await this.waitFor('the API to answer /readyz', timeoutMs, () => this.client.ready(), this.api);
   }
 
   /** Starts the supervisor and waits until the main queue has at least one consumer per replica. */
-  async startWorkers(queue: string, timeoutMs = 60_000): Promise<void> {
+  async startWorkers(queue: string, timeoutMs = 120_000): Promise<void> {
     for (const w of this.workerGroups) w.start();
     await this.waitFor(`${this.o.replicas} consumers on ${queue}`, timeoutMs, () => this.consumersAtLeast(queue, this.o.replicas), this.workers);
   }
