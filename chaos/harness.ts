@@ -205,7 +205,14 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Ch
     replicas.start();
     loadStarted = Date.now();
     load.start();
-    await Promise.all([scenario.inject(ctx), ctx.sleep(s.durationS * 1000)]);
+    // A fault that could not be injected or undone fails the run, but the load so far is still
+    // drained and reconciled: its figures are what a post-mortem needs.
+    const injected = scenario.inject(ctx).catch((err: unknown) => {
+      if (signal.aborted) throw err;
+      report.errors.push(`injecting faults: ${(err as Error).stack ?? String(err)}`);
+      log(`fault injection failed: ${(err as Error).message}`);
+    });
+    await Promise.all([injected, ctx.sleep(s.durationS * 1000)]);
     await ctx.sleep(1000);
     loadEnded = Date.now();
     await load.stop();

@@ -172,6 +172,21 @@ export class NetnsCluster implements BrokerCluster {
   }
 
   /**
+   * Waits for the cluster to heal by itself; past `selfHealMs`, restarts node i (the one the fault
+   * hit) as an operator would, and waits again. Says which it was, for the report.
+   */
+  async healOrRestart(i: number, selfHealMs: number): Promise<{ selfHealed: boolean; notHealedBecause?: string }> {
+    try {
+      await this.waitHealed(selfHealMs);
+      return { selfHealed: true };
+    } catch (err) {
+      this.log(`not healed on its own within ${selfHealMs / 1000} s (${(err as Error).message}); restarting ${this.nodeNames[i]} as an operator would`);
+      await this.restartPartitioned(i);
+      return { selfHealed: false, notHealedBecause: (err as Error).message };
+    }
+  }
+
+  /**
    * What an operator does with a node that stays partitioned: restart it (same name and data), so
    * it rejoins the majority. Used only after the cluster failed to heal on its own.
    */

@@ -49,17 +49,9 @@ export const pauseNode: Scenario = {
           net.signal(leader, 'SIGCONT');
           net.avoid(leader, false);
           const t = Date.now();
-          try {
-            await net.waitHealed(quick ? 30_000 : 60_000);
-            detail.selfHealed = true;
-          } catch (err) {
-            // Seen here: the resumed node and the others each record a partition that
-            // pause_minority never clears (no side is a minority any more). An operator restarts it.
-            detail.selfHealed = false;
-            detail.notHealedBecause = (err as Error).message;
-            ctx.log(`not healed on its own (${(err as Error).message}); restarting ${name} as an operator would`);
-            await net.restartPartitioned(leader);
-          }
+          // Seen here: the resumed node and the others each record a partition that pause_minority
+          // never clears (no side is a minority any more).
+          Object.assign(detail, await net.healOrRestart(leader, quick ? 30_000 : 60_000));
           await net.waitQueueMembersOnline(NAMES.requests);
           detail.healSeconds = (Date.now() - t) / 1000;
           ctx.log(`${name} continued; cluster healed after ${detail.healSeconds} s`);
