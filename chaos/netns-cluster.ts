@@ -45,6 +45,9 @@ export class NetnsCluster implements BrokerCluster {
   private readonly log: (msg: string) => void;
   /** Nodes the harness cut off: their management API may hang or tell a minority's story. */
   private readonly isolated = new Set<number>();
+  /** Set by stopAll: waits in progress (a start, a heal) give up instead of polling a removed network. */
+  private stopped = false;
+  private readonly isStopped = () => this.stopped;
 
   constructor(readonly o: NetnsClusterOptions) {
     this.log = o.log ?? (() => {});
@@ -152,6 +155,7 @@ export class NetnsCluster implements BrokerCluster {
     });
     const deadline = Date.now() + timeoutMs;
     while (!(await portAnswers(AMQP_PORT, this.layout.address(i)))) {
+      if (this.stopped) throw new Error(`cluster stopped while ${this.nodeNames[i]} was starting`);
       if (Date.now() > deadline) throw new Error(`${this.nodeNames[i]} did not accept AMQP within ${timeoutMs} ms (logs: ${join(d, 'log')})`);
       await sleep(250);
     }
@@ -212,6 +216,7 @@ export class NetnsCluster implements BrokerCluster {
 
   /** Tears the whole network down: every process in the namespaces, the links, the host names. */
   async stopAll(options: { graceful: boolean; removeData: boolean }): Promise<void> {
+    this.stopped = true;
     // A stopped VM ignores SIGTERM until continued; SIGKILL in destroyNetwork needs no continue.
     if (options.graceful) await Promise.all(this.layout.indexes.map((i) => this.stopNode(i).catch(() => undefined)));
     const removed = destroyNetwork(this.layout);
@@ -272,13 +277,18 @@ export class NetnsCluster implements BrokerCluster {
   }
 
   async waitQueueMembersOnline(queue: string, timeoutMs = 90_000, vhost = '/'): Promise<void> {
-    await waitUntil(`all members of ${queue} online`, timeoutMs, async () => {
-      const m = await this.management();
-      const q = await m.get<{ members?: string[]; online?: string[] }>(m.path('queues', vhost, queue));
-      // A classic queue (the unsafe self-check's) has no members to wait for, and may be gone.
-      if (q?.members === undefined) return true;
-      return q.members.length === this.nodeNames.length && q.online?.length === q.members.length;
-    });
+    await waitUntil(
+      `all members of ${queue} online`,
+      timeoutMs,
+      async () => {
+        const m = await this.management();
+        const q = await m.get<{ members?: string[]; online?: string[] }>(m.path('queues', vhost, queue));
+        // A classic queue (the unsafe self-check's) has no members to wait for, and may be gone.
+        if (q?.members === undefined) return true;
+        return q.members.length === this.nodeNames.length && q.online?.length === q.members.length;
+      },
+      this.isStopped,
+    );
   }
 
   /**
@@ -286,18 +296,23 @@ export class NetnsCluster implements BrokerCluster {
    * healed. A rejoin was once seen to hang for more than 50 s here, so the next fault waits for this.
    */
   async waitHealed(timeoutMs = 120_000): Promise<void> {
-    await waitUntil('the cluster to heal (all nodes running, no partitions)', timeoutMs, async () => {
-      for (const i of this.layout.indexes) {
-        const m = new ManagementClient({ amqpUrl: this.amqpUrl(i), managementUrl: this.managementUrl(i) });
-        const nodes = (await m.get<MgmtNode[]>('/api/nodes?columns=name,running,partitions', 3000)) ?? [];
-        const ok = this.nodeNames.every((n) => nodes.some((x) => x.name === n && x.running && (x.partitions ?? []).length === 0));
-        // Thrown, not returned: waitUntil names the last error, so a timeout says what was wrong.
-        if (!ok)
-          throw new Error(
-            `${this.nodeNames[i]} sees ${nodes.map((x) => `${x.name}${x.running ? '' : ' down'}${x.partitions?.length ? ` partitioned from ${x.partitions.join('+')}` : ''}`).join(', ')}`,
-          );
-      }
-      return true;
-    });
+    await waitUntil(
+      'the cluster to heal (all nodes running, no partitions)',
+      timeoutMs,
+      async () => {
+        for (const i of this.layout.indexes) {
+          const m = new ManagementClient({ amqpUrl: this.amqpUrl(i), managementUrl: this.managementUrl(i) });
+          const nodes = (await m.get<MgmtNode[]>('/api/nodes?columns=name,running,partitions', 3000)) ?? [];
+          const ok = this.nodeNames.every((n) => nodes.some((x) => x.name === n && x.running && (x.partitions ?? []).length === 0));
+          // Thrown, not returned: waitUntil names the last error, so a timeout says what was wrong.
+          if (!ok)
+            throw new Error(
+              `${this.nodeNames[i]} sees ${nodes.map((x) => `${x.name}${x.running ? '' : ' down'}${x.partitions?.length ? ` partitioned from ${x.partitions.join('+')}` : ''}`).join(', ')}`,
+            );
+        }
+        return true;
+      },
+      this.isStopped,
+    );
   }
 }

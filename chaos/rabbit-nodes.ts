@@ -179,10 +179,11 @@ export class RabbitNodes implements BrokerCluster {
   }
 }
 
-export async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+export async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>, stopped?: () => boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
+    if (stopped?.()) throw new Error(`stopped while waiting for ${what}`);
     try {
       if (await check()) return;
     } catch (err) {
