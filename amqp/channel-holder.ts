@@ -32,6 +32,7 @@ const MAX_RETRY_MS = 30_000;
 export class ChannelHolder<C extends Channel> {
   private channel: C | undefined;
   private opening = false;
+  private openAgain = false;
   private closed = false;
   private blockedFlag = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -106,7 +107,13 @@ export class ChannelHolder<C extends Channel> {
   }
 
   private open(): void {
-    if (this.closed || this.opening) return;
+    if (this.closed) return;
+    if (this.opening) {
+      // A connect event while a channel is still being opened (on what may be the old
+      // connection): look again once that attempt is over.
+      this.openAgain = true;
+      return;
+    }
     const model = this.opts.connection.connection;
     if (!model) return;
     this.opening = true;
@@ -117,6 +124,10 @@ export class ChannelHolder<C extends Channel> {
       })
       .finally(() => {
         this.opening = false;
+        if (this.openAgain) {
+          this.openAgain = false;
+          if (!this.channel) this.open();
+        }
       });
   }
 

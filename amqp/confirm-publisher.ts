@@ -39,6 +39,11 @@ export interface ConfirmPublisherOptions {
    * the connection so the next node in the URL list takes over, instead of waiting for heartbeats.
    */
   onSilent?: () => void;
+  /**
+   * Told how a publish ended that was already given up at its deadline: `ack` (it was enqueued
+   * after all) or the reason it was not (nack, unroutable, closed: for a close, still unknown).
+   */
+  onLate?: (envelope: Envelope, outcome: 'ack' | PublishNotConfirmedError['reason']) => void;
 }
 
 const DEFAULT_MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
@@ -164,12 +169,14 @@ export class ConfirmPublisher {
           // next microtask the holder has dropped a closed channel, which tells them apart.
           queueMicrotask(() => {
             const reason = channels.current === ch ? 'nack' : 'closed';
+            if (late) this.opts.onLate?.(envelope, reason);
             const text = reason === 'nack' ? 'the broker nacked the publish' : 'the channel closed before the confirm';
             settle(new PublishNotConfirmedError(reason, `${text} (exchange "${envelope.exchange}")`, { cause: err }));
           });
           return;
         }
         if (returned.size > 0 && takeOne(returned, returnKey(envelope.exchange, envelope.routingKey, envelope.options.messageId))) {
+          if (late) this.opts.onLate?.(envelope, 'unroutable');
           settle(
             new PublishNotConfirmedError(
               'unroutable',
@@ -178,7 +185,10 @@ export class ConfirmPublisher {
           );
           return;
         }
-        if (late) this.log.warn({ exchange: envelope.exchange, messageId: envelope.options.messageId }, 'publish confirmed after it was given up');
+        if (late) {
+          this.log.warn({ exchange: envelope.exchange, messageId: envelope.options.messageId }, 'publish confirmed after it was given up');
+          this.opts.onLate?.(envelope, 'ack');
+        }
         settle();
       };
       try {
@@ -243,6 +253,9 @@ export class ConfirmPublisher {
       if (silent && this.opts.onSilent && now - this.silentReportedAt >= timeoutMs) {
         this.silentReportedAt = now;
         this.log.warn({ timeoutMs }, 'the broker answered nothing within the confirm deadline; dropping the connection for the next node');
+        // What else awaits a confirm on the silent link is as uncertain as what timed out: it is
+        // failed the same way before the drop would fail it as "closed".
+        this.failAll('timeout', `publish not confirmed: the broker answered nothing for ${timeoutMs} ms`);
         this.opts.onSilent();
       }
       if (this.pending.size === 0) {

@@ -20,6 +20,7 @@ import { QueueConsumer } from './broker/queue-consumer.ts';
 import type { ApiConfig } from './config.ts';
 import { TopologyMissingError } from './errors.ts';
 import { createApp } from './http/app.ts';
+import { RequestAcceptor } from './http/request-acceptor.ts';
 import { ApiMetrics } from './metrics.ts';
 import { Readiness } from './readiness.ts';
 import { createDeadEventHandler, createResultHandler } from './results/handlers.ts';
@@ -58,6 +59,7 @@ export class ApiServer {
   private connections: AmqpConnectionManager[] = [];
   private publishChannel: ChannelHolder<ConfirmChannel> | undefined;
   private producer: Producer | undefined;
+  private acceptor: RequestAcceptor | undefined;
   private consumers: QueueConsumer[] = [];
   private readiness: Readiness | undefined;
   private alarmProbe: AlarmProbe | undefined;
@@ -96,7 +98,14 @@ export class ApiServer {
     const eventsQueues = [...new Set(accepted.flatMap((j) => compiled.routes[j.queue]?.deadLetter?.eventsQueue ?? []))];
 
     const store =
-      this.opts.store ?? (await openResultStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, logger }));
+      this.opts.store ??
+      (await openResultStore({
+        databaseUrl: config.databaseUrl,
+        databaseSchema: config.databaseSchema,
+        dataDir: config.dataDir,
+        logger,
+        retention: config.retention,
+      }));
     this.store = store;
     const registry = this.opts.metrics ?? createMetricsRegistry();
     const metrics = new ApiMetrics(registry);
@@ -131,8 +140,17 @@ export class ApiServer {
       metrics: metrics.publish,
       // A silent node (cut off, no TCP reset): move to the next node now, not after the heartbeats.
       onSilent: () => dropConnection(publishConn, 'the broker answered nothing within the confirm deadline', logger),
+      onLateOutcome: (requestId, enqueued) => acceptor.lateOutcome(requestId, enqueued),
     });
     this.producer = producer;
+    const acceptor = new RequestAcceptor({
+      publisher: producer,
+      store,
+      logger,
+      publishTimeoutMs: config.publishTimeoutMs,
+      defaultJob: defaultJob?.name,
+    });
+    this.acceptor = acceptor;
     gaugeIn(registry, 'warren_publishes_in_flight', 'Request publishes awaiting their broker confirm (bounded by API_MAX_IN_FLIGHT).', [], {
       collect() {
         this.set(producer.unconfirmed);
@@ -172,6 +190,7 @@ export class ApiServer {
 
     const app = createApp({
       publisher: producer,
+      acceptor,
       defaultJob,
       publicJobs,
       schemaOf: (job) => producer.schemaOf(job),
@@ -221,6 +240,7 @@ export class ApiServer {
     this.alarmProbe?.stop();
     // Confirms still on their way end by their deadline; the channel closes after them.
     await this.producer?.close();
+    await this.acceptor?.drain();
     await this.publishChannel?.close();
     // Bounded: a node cut off without a TCP reset never answers a close, and the store must still close.
     await Promise.all(this.connections.map((c) => bounded(c.close(), 'broker connection close', this.log)));

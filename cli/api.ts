@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
 import { ApiServer, DeadLetterQueues, deadLetterAdminRouter, readApiConfig, TopologyMissingError } from '../api/index.ts';
-import { ConfigError, createLogger } from '../core/index.ts';
+import { ConfigError } from '../core/index.ts';
 import { loadCompiledTopology } from '../topology/index.ts';
 import { loadJobs } from './load-jobs.ts';
+import { cliLogger } from './log.ts';
 
 const HELP = `Usage: warren api [--handler PATH]
 
@@ -44,7 +45,7 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   const config = readApiConfig(process.env);
-  const logger = createLogger({ name: 'warren-api', level: config.logLevel });
+  const logger = cliLogger('warren-api', config.logLevel);
   const compiled = loadCompiledTopology(config.topologyPath);
   const jobs = values.handler === undefined ? undefined : await loadJobs(values.handler);
   const adminToken = config.adminToken;

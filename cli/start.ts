@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { amqpUrlsVar, createLogger, intVar, LocalRabbitNode, logLevelVar, portAnswers, readEnv, redactUrl } from '../core/index.ts';
+import { amqpUrlsVar, intVar, LocalRabbitNode, logLevelVar, portAnswers, readEnv, redactUrl } from '../core/index.ts';
 import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
 import { DEFAULT_WORKER_METRICS_PORT } from '../worker/index.ts';
+import { cliLogger } from './log.ts';
 import { WARREN_BIN } from './paths.ts';
 
 const HOW_TO_GET_A_BROKER = `No RabbitMQ broker answers on 127.0.0.1:5672 and rabbitmq-server is not installed.
@@ -27,7 +28,7 @@ export async function run(_args: string[]): Promise<number> {
     START_WORKERS: intVar(2, 1, 64),
     LOG_LEVEL: logLevelVar(),
   });
-  const log = createLogger({ name: 'warren-start', level: env.LOG_LEVEL });
+  const log = cliLogger('warren-start', env.LOG_LEVEL);
   let node: LocalRabbitNode | undefined;
   let urls = env.AMQP_URL;
   let managementUrl: string | undefined = process.env.AMQP_MANAGEMENT_URL;

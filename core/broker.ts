@@ -42,7 +42,10 @@ export function connectBroker(options: BrokerOptions): AmqpConnectionManager {
   conn.on('disconnect', ({ err }) => {
     log.warn({ err }, 'broker disconnected; reconnecting');
   });
+  let attempts = 0;
   conn.on('connectFailed', ({ err, url }) => {
+    attempts += 1;
+    log.debug({ attempt: attempts, broker: redactUrl(String(url)) }, 'connect attempt failed');
     // Logged once per distinct failure so a long outage does not flood the log.
     const key = `${String(url)}:${err?.message}`;
     if (key === lastFailure) return;

@@ -19,10 +19,18 @@ export class RetryableError extends WarrenError {
   }
 }
 
+/**
+ * Marks a PermanentError across copies of the package: a handler may throw the class of another
+ * copy than the worker's (an app that depends on Warren by `file:..` while the CLI runs the
+ * sources, or two installed versions), and instanceof would then call it retryable.
+ */
+const PERMANENT = Symbol.for('warren.permanent');
+
 /** A failure that retrying cannot fix: the message goes straight to dead-letter. */
 export class PermanentError extends WarrenError {
   constructor(message: string, options?: { cause?: unknown; code?: string }) {
     super(options?.code ?? 'PERMANENT', message, options);
+    Object.defineProperty(this, PERMANENT, { value: true });
   }
 }
 
@@ -75,7 +83,7 @@ export class TimeoutError extends WarrenError {
 
 /** Whether an error should be retried. Unknown errors count as retryable. */
 export function isPermanent(err: unknown): boolean {
-  return err instanceof PermanentError;
+  return err instanceof PermanentError || (typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[PERMANENT] === true);
 }
 
 /** A short, stable code for any thrown value. */

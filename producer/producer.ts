@@ -44,6 +44,12 @@ export interface ProducerSettings {
   metrics?: PublishMetrics | undefined;
   /** Called when the broker answers nothing within a confirm deadline (see ConfirmPublisher's onSilent). */
   onSilent?: (() => void) | undefined;
+  /**
+   * Told the late outcome of an enqueue that failed with TIMEOUT: `true` when the broker confirmed
+   * it after all, `false` when it surely was not enqueued (nacked, unroutable). A connection that
+   * closed first tells nothing, and nothing is called.
+   */
+  onLateOutcome?: ((requestId: string, enqueued: boolean) => void) | undefined;
 }
 
 const IDEMPOTENCY_HEADER = 'x-warren-idempotency-key';
@@ -70,6 +76,11 @@ export class Producer {
       logger: settings.logger,
       ...(settings.metrics ? { metrics: settings.metrics } : {}),
       ...(settings.onSilent ? { onSilent: settings.onSilent } : {}),
+      onLate: (envelope, outcome) => {
+        const requestId = envelope.options.messageId;
+        if (typeof requestId !== 'string' || outcome === 'closed') return;
+        settings.onLateOutcome?.(requestId, outcome === 'ack');
+      },
     });
     for (const ref of settings.jobs ?? []) {
       if (ref.schema) this.schemas.set(this.job(ref.queue).name, ref.schema);

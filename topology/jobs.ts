@@ -23,8 +23,8 @@ export const TUTORIAL_RESULTS_QUEUE = 'processing.results';
 
 /**
  * The jobs a topology declares. A topology written before jobs existed (no queue says `job`) keeps
- * working: each queue with a binding and a dead-letter queue is a job named by its queue, sending
- * results to processing.results when the topology has it; such inferred jobs are not public.
+ * working: each bound queue but processing.results is a job named by its queue, sending results
+ * to processing.results when the topology has it; such inferred jobs are not public.
  * Call on a topology checkJobs() found sound.
  */
 export function compileJobs(topo: Topology): Record<string, CompiledJob> {
@@ -39,7 +39,7 @@ export function compileJobs(topo: Topology): Record<string, CompiledJob> {
       const results = spec.results === undefined || spec.results === false ? undefined : resultRoute(topo, spec.results);
       const name = spec.name ?? queue;
       jobs[name] = { name, queue, public: spec.public, publish, results };
-    } else if (q.deadLetter) {
+    } else if (queue !== TUTORIAL_RESULTS_QUEUE) {
       jobs[queue] = { name: queue, queue, public: false, publish, results: resultRoute(topo, TUTORIAL_RESULTS_QUEUE) };
     }
   }

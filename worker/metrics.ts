@@ -44,8 +44,11 @@ export class WorkerMetrics {
     this.handlerTime = histogramIn(registry, 'warren_processing_seconds', 'Handler run time, by outcome (ok or failed).', ['queue', 'outcome']);
     this.okLabels = { queue, outcome: 'ok' };
     this.failedLabels = { queue, outcome: 'failed' };
-    inFlightSources(registry).set(queue, inFlight);
-    if (overdue) overdueSources(registry).set(queue, overdue);
+    queueGaugeSources(registry, 'warren_messages_in_flight', 'Messages being handled now (bounded by the prefetch).').set(queue, inFlight);
+    if (overdue) {
+      const help = 'Handlers still running after their timeout (past the concurrency, their messages hold their prefetch slots).';
+      queueGaugeSources(registry, 'warren_handlers_overdue', help).set(queue, overdue);
+    }
   }
 
   settled(outcome: Outcome): void {
@@ -61,43 +64,26 @@ export class WorkerMetrics {
   }
 }
 
-/** Per registry, the in-flight count of each worker recording into it (one per queue). */
-const sources = new WeakMap<Registry, Map<string, () => number>>();
+/** Per registry and gauge name, the source of each queue's value (several workers may share a registry). */
+const perQueueSources = new WeakMap<Registry, Map<string, Map<string, () => number>>>();
 
-function inFlightSources(registry: Registry): Map<string, () => number> {
-  let map = sources.get(registry);
+/** A gauge labelled by queue whose value is read from each queue's source at scrape time. */
+function queueGaugeSources(registry: Registry, name: string, help: string): Map<string, () => number> {
+  let byName = perQueueSources.get(registry);
+  if (!byName) {
+    byName = new Map();
+    perQueueSources.set(registry, byName);
+  }
+  let map = byName.get(name);
   if (!map) {
     const m = new Map<string, () => number>();
     map = m;
-    sources.set(registry, m);
-    gaugeIn(registry, 'warren_messages_in_flight', 'Messages being handled now (bounded by the prefetch).', ['queue'], {
+    byName.set(name, m);
+    gaugeIn(registry, name, help, ['queue'], {
       collect() {
         for (const [queue, count] of m) this.set({ queue }, count());
       },
     });
-  }
-  return map;
-}
-
-const overdueGauges = new WeakMap<Registry, Map<string, () => number>>();
-
-function overdueSources(registry: Registry): Map<string, () => number> {
-  let map = overdueGauges.get(registry);
-  if (!map) {
-    const m = new Map<string, () => number>();
-    map = m;
-    overdueGauges.set(registry, m);
-    gaugeIn(
-      registry,
-      'warren_handlers_overdue',
-      'Handlers still running after their timeout (past the concurrency, their messages hold their prefetch slots).',
-      ['queue'],
-      {
-        collect() {
-          for (const [queue, count] of m) this.set({ queue }, count());
-        },
-      },
-    );
   }
   return map;
 }

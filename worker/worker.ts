@@ -228,7 +228,7 @@ export class Worker {
   private async shutdown(graceMs: number): Promise<StopSummary> {
     this.stopRequested.abort();
     const started = Date.now();
-    this.log.info({ inFlight: this.inFlight.size, graceMs }, 'stopping: consumers cancelled, finishing in-flight messages');
+    this.log.info({ inFlight: this.inFlight.size, graceMs }, 'stopping: consumer cancelled, finishing in-flight messages');
     await Promise.all(this.running.map((r) => r.consumer.cancel()));
     await this.drain(started + graceMs);
     let requeued = 0;

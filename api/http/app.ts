@@ -12,6 +12,8 @@ import { ACCEPT_PATH, createRequestRoutes, JOBS_PATH } from './request-routes.ts
 export interface AppDeps {
   /** Publishes a request with confirm (the producer). */
   publisher: RequestPublisher;
+  /** The accept step (default: one made from publisher and store). */
+  acceptor?: RequestAcceptor;
   /** The job behind POST /api/v1/processData (the tutorial's); undefined: no such route. */
   defaultJob?: CompiledJob | undefined;
   /** Jobs accepted at POST /api/v1/jobs/:job, by name. */
@@ -32,13 +34,15 @@ export interface AppDeps {
 /** The HTTP surface, from its collaborators; no I/O of its own, so tests mount it on port 0. */
 export function createApp(deps: AppDeps): Express {
   const log = deps.logger.child({ component: 'http' });
-  const acceptor = new RequestAcceptor({
-    publisher: deps.publisher,
-    store: deps.store,
-    logger: deps.logger,
-    publishTimeoutMs: deps.config.publishTimeoutMs,
-    defaultJob: deps.defaultJob?.name,
-  });
+  const acceptor =
+    deps.acceptor ??
+    new RequestAcceptor({
+      publisher: deps.publisher,
+      store: deps.store,
+      logger: deps.logger,
+      publishTimeoutMs: deps.config.publishTimeoutMs,
+      defaultJob: deps.defaultJob?.name,
+    });
   const readiness = deps.readiness ?? storeOnlyProbe(deps.store);
   const app = express();
   app.disable('x-powered-by');

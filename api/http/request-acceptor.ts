@@ -15,6 +15,12 @@ export interface Accepted {
   requestId: string;
   /** True when an Idempotency-Key matched an earlier accepted request (nothing was published). */
   replayed: boolean;
+  /**
+   * True when the broker did not confirm in time: the message may or may not be enqueued. The
+   * row stays `queued`; a late confirm keeps it, a late refusal removes it (the status URL then
+   * answers 404: never received).
+   */
+  unknown?: boolean;
 }
 
 /** What the acceptor publishes through: the producer's publish with a requestId of its choosing. */
@@ -22,6 +28,11 @@ export interface RequestPublisher {
   publish(job: CompiledJob, requestId: string, data: unknown, headers?: Record<string, string>): Promise<void>;
   /** Why a publish would be refused at once (no channel, blocked, window full): then nothing is written. */
   refusal?(job: CompiledJob, requestId: string): Error | undefined;
+}
+
+/** A confirm timeout: the broker may still have taken the message. */
+function isUnknown(err: unknown): boolean {
+  return err instanceof EnqueueError && err.outcome === 'unknown';
 }
 
 export interface RequestAcceptorOptions {
@@ -65,8 +76,8 @@ export class RequestAcceptor {
       // Refused at once (during a broker outage, every request): no row written and removed again.
       const refused = this.opts.publisher.refusal?.(job, requestId);
       if (refused) throw refused;
-      await this.publishAndRecord(job, requestId, data, options.headers);
-      return { requestId, replayed: false };
+      const unknown = await this.publishAndRecord(job, requestId, data, options.headers);
+      return unknown ? { requestId, replayed: false, unknown } : { requestId, replayed: false };
     }
     return this.acceptWithKey(job, key, data, options.headers);
   }
@@ -92,13 +103,20 @@ export class RequestAcceptor {
       if (claim.kind === 'accepted') return { requestId: claim.requestId, replayed: true };
       if (claim.kind === 'owner') {
         const p = this.publishOwned(job, key, claim.requestId, data, headers);
-        this.publishing.set(key, p);
+        // Waiters only need to know it ended; the outcome is handled below.
+        this.publishing.set(
+          key,
+          p.then(
+            () => undefined,
+            () => undefined,
+          ),
+        );
         try {
-          await p;
+          const unknown = await p;
+          return unknown ? { requestId: claim.requestId, replayed: false, unknown } : { requestId: claim.requestId, replayed: false };
         } finally {
           this.publishing.delete(key);
         }
-        return { requestId: claim.requestId, replayed: false };
       }
       // Busy: another replica is publishing this key; its outcome lands in the store.
       if (Date.now() > deadline) throw new IdempotencyInProgressError('a request with this Idempotency-Key is still being accepted');
@@ -106,7 +124,8 @@ export class RequestAcceptor {
     }
   }
 
-  private async publishOwned(job: CompiledJob, key: string, requestId: string, data: unknown, headers: Record<string, string> | undefined): Promise<void> {
+  /** Resolves true when the outcome is unknown (a confirm timeout): the key keeps the requestId for the retry. */
+  private async publishOwned(job: CompiledJob, key: string, requestId: string, data: unknown, headers: Record<string, string> | undefined): Promise<boolean> {
     try {
       await this.opts.publisher.publish(job, requestId, data, headers);
     } catch (err) {
@@ -117,16 +136,25 @@ export class RequestAcceptor {
       await this.opts.store
         .releaseIdempotencyKey(key, requestId, keep)
         .catch((releaseErr: unknown) => this.log.warn({ err: releaseErr, requestId }, 'idempotency key release failed; it frees itself when stale'));
-      throw err;
+      if (!isUnknown(err)) throw err;
+      // The outcome is unknown: the row says queued; the client holds the requestId and its key.
+      await this.record(requestId, undefined);
+      return true;
     }
     await this.record(requestId, key);
+    return false;
   }
 
-  private async publishAndRecord(job: CompiledJob, requestId: string, data: unknown, headers: Record<string, string> | undefined): Promise<void> {
+  /** Resolves true when the outcome is unknown (a confirm timeout): the row is kept, the client told so. */
+  private async publishAndRecord(job: CompiledJob, requestId: string, data: unknown, headers: Record<string, string> | undefined): Promise<boolean> {
     const recorded = this.record(requestId, undefined);
     try {
       await this.opts.publisher.publish(job, requestId, data, headers);
     } catch (err) {
+      if (isUnknown(err)) {
+        await recorded;
+        return true;
+      }
       // After the row is in (or not), remove it: the client gets an error, never this requestId.
       // If the message did reach the queue (a timeout), its outcome writes the row again.
       const cleanup = recorded
@@ -137,6 +165,21 @@ export class RequestAcceptor {
       throw err;
     }
     await recorded;
+    return false;
+  }
+
+  /**
+   * The late outcome of a publish answered as unknown: one the broker surely did not take (nacked,
+   * unroutable) loses its row, so its status URL answers 404 (never received).
+   */
+  lateOutcome(requestId: string, enqueued: boolean): void {
+    if (enqueued) return;
+    this.log.warn({ requestId }, 'a request answered as unknown was refused by the broker after all; its row is removed');
+    const cleanup = this.opts.store
+      .forgetQueued(requestId)
+      .catch((err: unknown) => this.log.warn({ err, requestId }, 'row of a request never received not removed'))
+      .finally(() => this.cleanups.delete(cleanup));
+    this.cleanups.add(cleanup);
   }
 
   /** Resolves once the rows of refused requests are removed (a shutdown waits for them). */

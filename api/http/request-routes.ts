@@ -55,16 +55,18 @@ export function createRequestRoutes(deps: {
       if (!valid.ok) throw new HttpError(400, 'INVALID_DATA', `job "${job.name}": ${valid.message}`);
       data = valid.value;
     }
-    const { requestId, replayed } = await deps.acceptor.accept(job, data, { idempotencyKey: idempotencyKeyOf(req), headers: traceHeadersOf(req) });
+    const { requestId, replayed, unknown } = await deps.acceptor.accept(job, data, { idempotencyKey: idempotencyKeyOf(req), headers: traceHeadersOf(req) });
     const statusUrl = statusUrlOf(requestId);
     deps.accepted?.inc();
-    log?.info(
-      { requestId, messageId: requestId, job: job.name, queue: job.queue, replayed, traceId: traceIdOf(req.get('traceparent')) },
-      replayed ? 'request replayed (Idempotency-Key)' : 'request accepted',
-    );
+    const fields = { requestId, messageId: requestId, job: job.name, queue: job.queue, replayed, traceId: traceIdOf(req.get('traceparent')) };
+    if (unknown) log?.warn(fields, 'request outcome unknown (no broker confirm in time)');
+    else log?.info(fields, replayed ? 'request replayed (Idempotency-Key)' : 'request accepted');
     res.status(202).location(statusUrl);
     if (replayed) res.set('Idempotent-Replayed', 'true');
-    res.json({ requestId, status: 'queued', statusUrl });
+    // Unknown: the broker did not confirm in time and may still take the message. The client polls
+    // the status URL (queued, done, dead; 404 = never received) and may retry with the same
+    // Idempotency-Key, which reuses this requestId.
+    res.json({ requestId, status: unknown ? 'unknown' : 'queued', statusUrl });
   };
 
   const defaultJob = deps.defaultJob;

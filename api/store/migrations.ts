@@ -41,6 +41,15 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 3,
+    name: 'retention indexes',
+    statements: [
+      // The sweep deletes ended requests by age, and idempotency keys by age of first use.
+      `CREATE INDEX IF NOT EXISTS requests_ended_updated_at ON requests (updated_at) WHERE status IN ('done', 'dead')`,
+      'CREATE INDEX IF NOT EXISTS idempotency_keys_created_at ON idempotency_keys (created_at)',
+    ],
+  },
 ];
 
 /**

@@ -1,3 +1,5 @@
+import type { RetentionSettings } from '../../core/index.ts';
+
 /**
  * What the API records about each request, and the one interface both stores (embedded PGlite,
  * PostgreSQL) implement with the same schema and SQL.
@@ -54,6 +56,21 @@ export interface ClaimInput {
   staleMs: number;
 }
 
+/**
+ * How long the store keeps what it no longer needs (core's RetentionSettings, read from
+ * REQUEST_RETENTION, IDEMPOTENCY_KEY_TTL, STORE_SWEEP_INTERVAL). Rows of requests that ended
+ * (done or dead) are deleted once unchanged for `requestsMs` (0: kept for ever); an
+ * Idempotency-Key is remembered for `idempotencyKeysMs` after its first use, after which the same
+ * key starts a new request and the sweep deletes it; a store sweeps every `sweepIntervalMs` (0:
+ * never). Queued rows are never deleted: their request has not ended.
+ */
+export type StoreRetention = RetentionSettings;
+
+export interface PurgeCounts {
+  requests: number;
+  idempotencyKeys: number;
+}
+
 export interface ResultStore {
   /** Records a published request as queued, unless a row exists (never downgrades). */
   accept(requestId: string, options?: { idempotencyKey?: string }): Promise<void>;
@@ -77,6 +94,9 @@ export interface ResultStore {
    * retry collapses onto the request that may already be processing; otherwise the key is freed.
    */
   releaseIdempotencyKey(key: string, requestId: string, keepRequestId: boolean): Promise<void>;
+
+  /** Deletes ended requests and idempotency keys past their retention (see StoreRetention). */
+  purgeExpired(): Promise<PurgeCounts>;
 
   /** Throws when the store cannot answer. */
   ping(): Promise<void>;

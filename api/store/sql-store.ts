@@ -1,7 +1,18 @@
 import { PermanentError } from '../../core/index.ts';
 import { StoreUnavailableError } from '../errors.ts';
 import { GroupCommit } from './group-commit.ts';
-import type { ClaimInput, DeadInfo, IdempotencyClaim, RequestRecord, RequestStatus, ResultInput, ResultStore } from './result-store.ts';
+import type {
+  ClaimInput,
+  DeadInfo,
+  IdempotencyClaim,
+  PurgeCounts,
+  RequestRecord,
+  RequestStatus,
+  ResultInput,
+  ResultStore,
+  StoreRetention,
+} from './result-store.ts';
+import { keyCutoff, purgeExpired, retentionWith, startSweeper } from './retention.ts';
 import { type SqlClient, sqlStateOf } from './sql-client.ts';
 
 interface RequestRow {
@@ -18,6 +29,15 @@ interface KeyRow {
   request_id: string;
   fingerprint: string;
   state: 'pending' | 'accepted' | 'released';
+  expired: boolean;
+}
+
+export interface SqlStoreOptions {
+  retention?: Partial<StoreRetention> | undefined;
+  /** Milliseconds since the epoch; retention cutoffs are computed from it (a test clock). */
+  clock?: () => number;
+  /** A sweep that failed (it runs again at the next interval). */
+  onSweepError?: (err: unknown) => void;
 }
 
 /**
@@ -29,9 +49,15 @@ export class SqlResultStore implements ResultStore {
   private readonly accepts: GroupCommit<string>;
   private readonly forgets: GroupCommit<string>;
   private readonly results: GroupCommit<ResultInput, boolean | Error>;
+  private readonly retention: StoreRetention;
+  private readonly clock: () => number;
+  private readonly stopSweeper: () => void;
 
-  constructor(db: SqlClient) {
+  constructor(db: SqlClient, options: SqlStoreOptions = {}) {
     this.db = db;
+    this.retention = retentionWith(options.retention);
+    this.clock = options.clock ?? Date.now;
+    this.stopSweeper = startSweeper(() => this.purgeExpired(), this.retention.sweepIntervalMs, options.onSweepError ?? (() => {}));
     /** One statement per batch of requestIds, given as the text[] $1. */
     const byIds = (sql: string) => new GroupCommit<string>((ids) => this.db.query(sql, [ids]).then(() => ids.map(() => undefined)));
     this.accepts = byIds(`INSERT INTO requests (request_id, status) SELECT DISTINCT unnest($1::text[]), 'queued' ON CONFLICT (request_id) DO NOTHING`);
@@ -160,8 +186,24 @@ export class SqlResultStore implements ResultStore {
           [input.key, input.requestId, input.fingerprint],
         );
         if (inserted[0]) return { kind: 'owner', requestId: inserted[0].request_id };
-        const existing = (await this.db.query<KeyRow>('SELECT request_id, fingerprint, state FROM idempotency_keys WHERE key = $1', [input.key]))[0];
+        const expiredBefore = keyCutoff(this.retention, this.clock());
+        const existing = (
+          await this.db.query<KeyRow>('SELECT request_id, fingerprint, state, created_at < $2::timestamptz AS expired FROM idempotency_keys WHERE key = $1', [
+            input.key,
+            expiredBefore,
+          ])
+        )[0];
         if (!existing) continue;
+        if (existing.expired) {
+          // Past its window the key is forgotten: it starts a new request, whatever its old body.
+          const renewed = await this.db.query<{ request_id: string }>(
+            `UPDATE idempotency_keys SET request_id = $2, fingerprint = $3, state = 'pending', created_at = now(), updated_at = now()
+             WHERE key = $1 AND created_at < $4::timestamptz RETURNING request_id`,
+            [input.key, input.requestId, input.fingerprint, expiredBefore],
+          );
+          if (renewed[0]) return { kind: 'owner', requestId: renewed[0].request_id };
+          continue;
+        }
         if (existing.fingerprint !== input.fingerprint) return { kind: 'mismatch' };
         if (existing.state === 'accepted') return { kind: 'accepted', requestId: existing.request_id };
         const taken = await this.db.query<{ request_id: string }>(
@@ -188,11 +230,16 @@ export class SqlResultStore implements ResultStore {
     );
   }
 
+  purgeExpired(): Promise<PurgeCounts> {
+    return this.run(() => purgeExpired(this.db, this.retention, this.clock()));
+  }
+
   async ping(): Promise<void> {
     await this.run(() => this.db.query('SELECT 1 AS ok'));
   }
 
   close(): Promise<void> {
+    this.stopSweeper();
     return this.db.close();
   }
 

@@ -78,8 +78,15 @@ async function post(base: string, data: unknown, headers: Record<string, string>
     'POST',
     fetch(`${base}/api/v1/processData`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ data }) }),
   );
-  const body = (await res.json()) as { requestId?: string; error?: { code: string } };
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), code: body.error?.code, requestId: body.requestId, ms: Date.now() - started };
+  const body = (await res.json()) as { requestId?: string; status?: string; error?: { code: string } };
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    code: body.error?.code,
+    requestId: body.requestId,
+    outcome: body.status,
+    ms: Date.now() - started,
+  };
 }
 
 async function drain(queue: string): Promise<amqplib.GetMessage[]> {
@@ -110,7 +117,7 @@ test('broker unreachable (closed port): 503 with Retry-After at once; readyz say
 
   const server = new ApiServer({ config: configFor(`amqp://guest:guest@127.0.0.1:${port}`), logger, topologyWaitMs: 0 });
   try {
-    const base = `http://127.0.0.1:${(await within(20_000, 'start api', server.start())).port}`;
+    const base = `http://127.0.0.1:${(await within(60_000, 'start api', server.start())).port}`;
     const a = await post(base, 'x');
     assert.is(a.status, 503);
     assert.is(a.code, 'BROKER_UNAVAILABLE');
@@ -131,7 +138,7 @@ test('topology missing on the broker: start fails fast, naming what is missing a
   const empty = await within(15_000, 'create vhost', createTestVhost('api-empty'));
   const server = new ApiServer({ config: configFor(empty.url), logger });
   try {
-    await within(10_000, 'start fails', server.start());
+    await within(60_000, 'start fails', server.start());
     assert.unreachable('start succeeded without the topology');
   } catch (err) {
     assert.instance(err, TopologyMissingError);
@@ -143,32 +150,38 @@ test('topology missing on the broker: start fails fast, naming what is missing a
   }
 });
 
-test('broker silent, then gone, then back: timeouts, a bounded window, 503 at once, then idempotent retries', async () => {
+test('broker silent, then gone, then back: unknown outcomes with their requestIds, the silent link dropped, 503 at once, then idempotent retries', async () => {
   const broker = new URL(vhost.url);
   const proxy = new BrokerProxy({ host: broker.hostname, port: Number(broker.port || 5672) });
   const proxyUrl = new URL(vhost.url);
   proxyUrl.host = `127.0.0.1:${await proxy.listen()}`;
   const server = new ApiServer({ config: configFor(proxyUrl.toString(), { API_MAX_IN_FLIGHT: '2' }), logger });
   try {
-    const base = `http://127.0.0.1:${(await within(20_000, 'start api', server.start())).port}`;
+    const base = `http://127.0.0.1:${(await within(60_000, 'start api', server.start())).port}`;
     await waitFor('api ready', async () => ((await fetch(`${base}/readyz`)).status === 200 ? true : undefined));
     assert.is((await post(base, 'fine')).status, 202);
     await drain(DEFAULT_REQUESTS_QUEUE);
 
-    // Silent broker: publishes reach it, confirms never come back.
+    // Silent broker: publishes reach it, confirms never come back. The API cannot know whether
+    // the broker took them: it says so, with the requestId to follow (not a 503 that says "not
+    // accepted"), and keeps their rows queued.
     proxy.set('stall');
     const [keyed, plain] = await Promise.all([post(base, 'k2', { 'idempotency-key': 'k2' }), post(base, 'p')]);
     for (const a of [keyed, plain]) {
-      assert.is(a.status, 503);
-      assert.is(a.code, 'PUBLISH_TIMEOUT');
-      assert.ok(Number(a.retryAfter) > 0);
+      assert.is(a.status, 202);
+      assert.is(a.outcome, 'unknown');
+      assert.type(a.requestId, 'string');
       assert.ok(a.ms >= 700 && a.ms < 3000, `answered in ${a.ms} ms`);
+      const row = (await (await fetch(`${base}/api/v1/requests/${a.requestId}`)).json()) as { status: string };
+      assert.is(row.status, 'queued');
     }
-    // The window (2) is still held by the two unconfirmed publishes: refused at once.
-    const full = await post(base, 'c');
-    assert.is(full.status, 503);
-    assert.is(full.code, 'OVERLOADED');
-    assert.ok(full.ms < 500, `answered in ${full.ms} ms`);
+    // Nothing at all came back within the deadline: the link is silent, and the API dropped the
+    // connection (to try the next node) instead of waiting for heartbeats; until it is back, or
+    // while the window (2) is held, requests are refused at once.
+    const next = await post(base, 'c');
+    assert.is(next.status, 503);
+    assert.ok(next.code === 'BROKER_UNAVAILABLE' || next.code === 'OVERLOADED', `code ${next.code}`);
+    assert.ok(next.ms < 500, `answered in ${next.ms} ms`);
 
     // Connection gone: refused at once, the key of a refused request is not kept.
     proxy.set('down');
@@ -247,7 +260,7 @@ test('a nacked publish (classic queue full, reject-publish) is a 503; its key is
   const server = new ApiServer({ config: configFor(nackVhost.url), logger, compiled });
   const c = await amqplib.connect(nackVhost.url);
   try {
-    const base = `http://127.0.0.1:${(await within(20_000, 'start api', server.start())).port}`;
+    const base = `http://127.0.0.1:${(await within(60_000, 'start api', server.start())).port}`;
     assert.is((await post(base, 'fits')).status, 202);
     const refused = await post(base, 'k', { 'idempotency-key': 'nacked' });
     assert.is(refused.status, 503);

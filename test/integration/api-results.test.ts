@@ -143,6 +143,19 @@ test('done is final: a later dead event does not change it', async () => {
   await drain(requests.deadLetter?.queue as string);
 });
 
+test('a dead event whose error text the store refuses (\\u0000) still makes the request dead', async () => {
+  const { requestId } = await post('nul-in-error');
+  await publishDead(Buffer.from(JSON.stringify({ requestId, data: 'nul-in-error' })), {
+    messageId: requestId,
+    correlationId: requestId,
+    headers: { 'x-warren-reason': 'permanent', 'x-warren-error-code': 'E_NUL', 'x-warren-error-message': 'bad\u0000byte', 'x-warren-attempts': 1 },
+  });
+  const r = await waitStatus(requestId, 'dead');
+  assert.equal(r.error, { reason: 'permanent', code: 'DEAD_EVENT_NOT_STORABLE', message: "the store refused the dead event's error text" });
+  assert.is(r.attempts, 1);
+  await drain(requests.deadLetter?.queue as string);
+});
+
 test('a dead event without any requestId is acked and stores nothing', async () => {
   const before = await db.query(`SELECT count(*)::int AS n FROM "${schema}".requests`);
   await publishDead(Buffer.from('{not json'), { headers: { 'x-warren-reason': 'malformed' } });

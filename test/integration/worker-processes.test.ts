@@ -241,7 +241,8 @@ test('startup waits for an unreachable broker, says so, and consumes once it is 
   // A two-node "cluster": one node that never answers, one that comes up later.
   const cli = new Cli([], { AMQP_URL: `${at(deadPort)},${at(proxyPort)}` });
   await cli.waitLog('waiting for the broker');
-  await new Promise((r) => setTimeout(r, 1500));
+  // Proof that time passed with the broker away: three failed attempts, then it is still there.
+  await waitFor('three failed connect attempts', () => (cli.logs('connect attempt failed').length >= 3 ? true : undefined), 15_000);
   assert.is(cli.child.exitCode, null, 'still running while the broker is away');
   assert.is(cli.logs('worker started').length, 0);
   const proxy = await startProxy(proxyPort, new URL(vhost.url));
@@ -268,7 +269,7 @@ test('an unreachable broker on a port numbered 403xx is waited for, not taken fo
   // refusal: "connect ECONNREFUSED 127.0.0.1:40312" included.
   const cli = new Cli([], { AMQP_URL: `amqp://guest:guest@127.0.0.1:${await freePortIn(40300, 40399)}/` });
   await cli.waitLog('waiting for the broker');
-  await new Promise((r) => setTimeout(r, 2500));
+  await waitFor('three failed connect attempts', () => (cli.logs('connect attempt failed').length >= 3 ? true : undefined), 15_000);
   assert.is(cli.child.exitCode, null, 'still waiting after a few connect attempts');
   cli.child.kill('SIGTERM');
   assert.is((await within(5000, 'worker to exit', cli.exited)).code, 0);

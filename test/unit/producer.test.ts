@@ -47,6 +47,17 @@ function setup(opts: { maxInFlight?: number; timeoutMs?: number } = {}) {
   return { ch, source, producer };
 }
 
+/** Waits until the producer has handed `n` messages to the channel (schema checks are async). */
+async function waitSent(ch: { sent: unknown[] }, n: number): Promise<void> {
+  await within(
+    1000,
+    `${n} published`,
+    (async () => {
+      while (ch.sent.length < n) await new Promise((r) => setImmediate(r));
+    })(),
+  );
+}
+
 async function settle<T>(p: Promise<T>): Promise<T | unknown> {
   return within(3000, 'enqueue settles', p).catch((e: unknown) => e);
 }
@@ -55,13 +66,7 @@ test('enqueue resolves with the requestId once confirmed; the message follows th
   const { ch, producer } = setup();
   const before = Date.now();
   const p = producer.enqueue('thumbnails', { url: 'a.png' }, { headers: { traceparent: 't' } });
-  await within(
-    1000,
-    'published',
-    (async () => {
-      while (ch.sent.length === 0) await new Promise((r) => setImmediate(r));
-    })(),
-  );
+  await waitSent(ch, 1);
   ch.ack(0);
   const requestId = await p;
   const sent = ch.sent[0];
@@ -102,13 +107,7 @@ test('the same idempotencyKey gives the same requestId (per job), carried in a h
   const one = producer.enqueue('thumbnails', 1, { idempotencyKey: 'k1' });
   const two = producer.enqueue('thumbnails', 1, { idempotencyKey: 'k1' });
   const other = producer.enqueue('emails', { to: 'a@b.example' }, { idempotencyKey: 'k1' });
-  await within(
-    1000,
-    'three published',
-    (async () => {
-      while (ch.sent.length < 3) await new Promise((r) => setImmediate(r));
-    })(),
-  );
+  await waitSent(ch, 3);
   for (let i = 0; i < 3; i++) ch.ack(i);
   const [a, b, c] = await Promise.all([one, two, other]);
   assert.is(a, b);
@@ -133,24 +132,12 @@ test('refusals carry a code, retryAfterMs and whether the outcome is known', asy
   ch.ack(0);
 
   const nacked = producer.enqueue('thumbnails', 3);
-  await within(
-    1000,
-    'published',
-    (async () => {
-      while (ch.sent.length < 2) await new Promise((r) => setImmediate(r));
-    })(),
-  );
+  await waitSent(ch, 2);
   ch.nack(1);
   assert.is(((await settle(nacked)) as EnqueueError).code, 'PUBLISH_REJECTED');
 
   const unroutable = producer.enqueue('thumbnails', 4);
-  await within(
-    1000,
-    'published',
-    (async () => {
-      while (ch.sent.length < 3) await new Promise((r) => setImmediate(r));
-    })(),
-  );
+  await waitSent(ch, 3);
   ch.returnMessage(2);
   ch.ack(2);
   assert.is(((await settle(unroutable)) as EnqueueError).code, 'UNROUTABLE');
@@ -166,13 +153,7 @@ test('close() waits for pending confirms', async () => {
   const { ch, producer } = setup();
   const a = producer.enqueue('thumbnails', 1);
   const b = producer.enqueue('thumbnails', 2);
-  await within(
-    1000,
-    'published',
-    (async () => {
-      while (ch.sent.length < 2) await new Promise((r) => setImmediate(r));
-    })(),
-  );
+  await waitSent(ch, 2);
   let closed = false;
   const closing = producer.close().then(() => {
     closed = true;

@@ -56,6 +56,16 @@ test('a handler that throws synchronously is a failure, not a crash', async () =
   assert.ok(isPermanent(err));
 });
 
+test('isPermanent knows a PermanentError thrown by another copy of the package', async () => {
+  // A query string loads core/errors.ts a second time: the classes of another copy of Warren.
+  const spec = '../../core/errors.ts?another-copy';
+  const other = (await import(spec)) as typeof import('../../core/errors.ts');
+  assert.is.not(other.PermanentError, PermanentError);
+  assert.ok(isPermanent(new other.PermanentError('hard bounce')));
+  assert.not.ok(isPermanent(new other.RetryableError('greylisted')));
+  assert.not.ok(isPermanent({ code: 'PERMANENT' }), 'the code alone does not make an error permanent');
+});
+
 const ctx: HandlerContext = { ...context, signal: never };
 
 test('demo processor: appends -processed after its delay', async () => {
