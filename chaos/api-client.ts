@@ -3,7 +3,7 @@ import type { Observation } from './reconcile.ts';
 /** What one POST /api/v1/processData came to, from a client's point of view. */
 export type PostOutcome =
   | { kind: 'accepted'; requestId: string }
-  /** Worth retrying: 503/429/409/5xx, or the API unreachable (refused, reset, timed out). */
+  /** Worth retrying: 503/429/409/5xx, a 202 whose outcome is unknown, or the API unreachable (refused, reset, timed out). */
   | { kind: 'retry'; why: string; retryAfterMs: number | undefined; requestId?: string }
   /** A 4xx or a 202 without a requestId: retrying the same body cannot help. */
   | { kind: 'refused'; why: string };
@@ -32,6 +32,9 @@ export class ApiClient {
     const text = await res.text().catch((err: unknown) => `(body unreadable: ${networkError(err)})`);
     if (res.status === 202) {
       const requestId = parseRequestId(text);
+      // "unknown": no confirm in time. As the README tells clients: send it again with the same
+      // Idempotency-Key (the requestId is reused) until it is queued; meanwhile its outcome is allowed.
+      if (requestId && /"status"\s*:\s*"unknown"/.test(text)) return { kind: 'retry', why: '202 unknown', retryAfterMs: undefined, requestId };
       return requestId ? { kind: 'accepted', requestId } : { kind: 'refused', why: `202 without a requestId: ${text.slice(0, 120)}` };
     }
     if (RETRYABLE.has(res.status)) {
