@@ -4,7 +4,14 @@ import type { Observation } from './reconcile.ts';
 export type PostOutcome =
   | { kind: 'accepted'; requestId: string }
   /** Worth retrying: 503/429/409/5xx, a 202 whose outcome is unknown, or the API unreachable (refused, reset, timed out). */
-  | { kind: 'retry'; why: string; retryAfterMs: number | undefined; requestId?: string }
+  | {
+      kind: 'retry';
+      why: string;
+      retryAfterMs: number | undefined;
+      requestId?: string;
+      /** The attempt may have taken effect: no answer came (timeout, reset) or the API said it cannot know. */
+      indeterminate?: boolean;
+    }
   /** A 4xx or a 202 without a requestId: retrying the same body cannot help. */
   | { kind: 'refused'; why: string };
 
@@ -27,14 +34,17 @@ export class ApiClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      return { kind: 'retry', why: networkError(err), retryAfterMs: undefined };
+      const why = networkError(err);
+      // Refused: the request never reached the API. Anything else may have reached it.
+      return { kind: 'retry', why, retryAfterMs: undefined, indeterminate: why !== 'ECONNREFUSED' };
     }
     const text = await res.text().catch((err: unknown) => `(body unreadable: ${networkError(err)})`);
     if (res.status === 202) {
       const requestId = parseRequestId(text);
       // "unknown": no confirm in time. As the README tells clients: send it again with the same
       // Idempotency-Key (the requestId is reused) until it is queued; meanwhile its outcome is allowed.
-      if (requestId && /"status"\s*:\s*"unknown"/.test(text)) return { kind: 'retry', why: '202 unknown', retryAfterMs: undefined, requestId };
+      if (requestId && /"status"\s*:\s*"unknown"/.test(text))
+        return { kind: 'retry', why: '202 unknown', retryAfterMs: undefined, requestId, indeterminate: true };
       return requestId ? { kind: 'accepted', requestId } : { kind: 'refused', why: `202 without a requestId: ${text.slice(0, 120)}` };
     }
     if (RETRYABLE.has(res.status)) {

@@ -26,6 +26,8 @@ export interface LedgerEntry {
   acceptedAt?: number;
   /** Set when the client gave up without a 202: not a promise, so not reconciled. */
   abandoned?: string;
+  /** An attempt may have taken effect without the client learning its requestId (a timeout, a reset, an unknown outcome). */
+  indeterminate?: boolean;
 }
 
 export class Ledger {
@@ -56,6 +58,10 @@ export class Ledger {
   /** An answer other than 202 named a requestId: it may still come out, and must not count as unexpected. */
   noteUnknown(requestId: string): void {
     this.unknownIds.add(requestId);
+  }
+
+  markIndeterminate(key: string): void {
+    this.must(key).indeterminate = true;
   }
 
   reject(key: string): void {

@@ -116,6 +116,7 @@ export class LoadDriver {
       this.stats.retryCauses[out.why] = (this.stats.retryCauses[out.why] ?? 0) + 1;
       this.retries.push({ at: Date.now(), why: out.why });
       if (out.requestId !== undefined) this.o.ledger.noteUnknown(out.requestId);
+      if (out.indeterminate) this.o.ledger.markIndeterminate(key);
       this.o.ledger.reject(key);
       if (Date.now() >= deadline) {
         this.o.ledger.abandon(key, `still ${out.why} after the retry window`);

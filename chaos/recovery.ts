@@ -64,6 +64,7 @@ async function submitProbe(o: RecoveryProbeOptions): Promise<string | undefined>
     if (out.kind === 'retry') {
       o.ledger.reject(key);
       if (out.requestId !== undefined) o.ledger.noteUnknown(out.requestId);
+      if (out.indeterminate) o.ledger.markIndeterminate(key);
     }
     if (out.kind === 'refused' || Date.now() > deadline || o.signal.aborted) {
       o.ledger.abandon(key, out.why);

@@ -51,6 +51,21 @@ test('a result for a requestId never promised is unexpected; one carrying a sent
   assert.equal(r.unexpectedIds.sort(), ['r-lost-answer', 'x-10', 'x-9']);
 });
 
+test('a result for a key whose attempt timed out (indeterminate) is allowed; one for a key only ever refused is not', () => {
+  const l = ledger(1);
+  l.add('k-2', 'load', expectDone('k-2'));
+  l.reject('k-2');
+  l.markIndeterminate('k-2');
+  l.abandon('k-2', 'timeout');
+  l.add('k-3', 'load', expectDone('k-3'));
+  l.reject('k-3');
+  l.abandon('k-3', 'http 503');
+  const r = totalQueue({ entries: l.entries(), results: [result(1), result(2, 't', 'r-timed-out'), result(3, 't', 'r-refused')], dead: new Map() });
+  assert.is(r.indeterminateOutcomes, 1);
+  assert.is(r.unexpected, 1);
+  assert.equal(r.unexpectedIds, ['r-refused']);
+});
+
 test('a requestId an answer named as unknown may come out without being unexpected', () => {
   const l = ledger(1);
   l.noteUnknown('r-unknown');
