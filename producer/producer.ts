@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { ConfirmChannel } from 'amqplib';
 import { pino } from 'pino';
-import { ChannelHolder, type ConfirmChannelSource, ConfirmPublisher, dropConnection, exists } from '../amqp/index.ts';
+import { ChannelHolder, type ConfirmChannelSource, ConfirmPublisher, dropIfSilent, exists } from '../amqp/index.ts';
 import {
   type AmqpConnectionManager,
   ConfigError,
@@ -241,7 +241,7 @@ export async function createProducer(options: CreateProducerOptions): Promise<Pr
     maxInFlight: options.maxInFlight,
     publishTimeoutMs: options.publishTimeoutMs,
     metrics: options.metrics ? new PublishMetrics(options.metrics) : undefined,
-    onSilent: () => dropConnection(manager, 'the broker answered nothing within the confirm deadline', logger),
+    onSilent: () => void dropIfSilent(manager, 'the broker answered nothing within the confirm deadline', logger),
   });
   producer.closeWith(closeAll);
   return producer;

@@ -1,4 +1,4 @@
-// test-lane: chaos (runs beside the other files; see scripts/test.js)
+// test-lane: network (the cluster-in-namespaces scenarios; a third lane beside main and chaos, see scripts/test.js)
 // test-timeout-ms: 1200000
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
