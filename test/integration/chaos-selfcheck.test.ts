@@ -1,4 +1,4 @@
-// test-lane: chaos (runs beside the other files; see scripts/test.js)
+// test-lane: network (beside the chaos lane: the self-check scenarios, see scripts/test.js)
 // test-timeout-ms: 900000
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

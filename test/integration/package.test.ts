@@ -1,4 +1,4 @@
-// test-lane: network
+// test-lane: chaos
 // test-timeout-ms: 400000
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
