@@ -142,3 +142,19 @@ export function sustainedRate(steps: readonly { offeredPerSecond: number; holds:
   }
   return rate;
 }
+
+/** The bounds of the API's `warren_end_to_end_seconds` (api/metrics.ts), for peers measured outside it. */
+export const E2E_BOUNDS_SECONDS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
+
+/** Latencies in ms as cumulative buckets of `bounds` (seconds) plus +Inf: a peer read the way Warren's histogram is. */
+export function bucketize(valuesMs: readonly number[], bounds: readonly number[] = E2E_BOUNDS_SECONDS): Bucket[] {
+  const les = [...bounds, Number.POSITIVE_INFINITY];
+  return les.map((le) => ({ le, count: valuesMs.filter((v) => v / 1000 <= le).length }));
+}
+
+/** The exact q-quantile (nearest rank) of values; undefined when empty. */
+export function exactQuantile(values: readonly number[], q: number): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}

@@ -1,6 +1,6 @@
 import amqplib from 'amqplib';
 import { type HttpLoadResult, postLoad } from '../lib/http-load.ts';
-import { type Service, startApi, startService, WARREN_BIN, waitHttp } from '../lib/procs.ts';
+import { type RssSample, recordRss, type Service, startApi, startService, WARREN_BIN, waitHttp } from '../lib/procs.ts';
 import { purge } from './amqp.ts';
 
 const BARE = new URL('../bare-server.ts', import.meta.url).pathname;
@@ -8,7 +8,10 @@ const BARE = new URL('../bare-server.ts', import.meta.url).pathname;
 export interface HttpComparison {
   warren: HttpLoadResult;
   bare: HttpLoadResult;
+  /** The API's high-water mark (VmHWM): start-up included. */
   apiPeakRssMb: number;
+  /** The largest RSS sample (recordRss, every 100 ms) from ready through the warm-up and the load. */
+  apiLoadPeakRssMb: number;
 }
 
 /** The API of the HTTP and end-to-end runs: a window wide enough that 50 clients never fill it. */
@@ -39,8 +42,15 @@ export async function benchHttp(url: string, seconds: number, warmupSeconds: num
   const api = startApi(url, port, API_ENV);
   try {
     await waitHttp(`http://127.0.0.1:${port}/readyz`);
-    const warren = await load(`http://127.0.0.1:${port}/api/v1/processData`);
-    return { warren, bare: bareResult, apiPeakRssMb: api.peakRssMb() };
+    const recorder = recordRss(api, 100);
+    let samples: RssSample[] = [];
+    let warren: HttpLoadResult;
+    try {
+      warren = await load(`http://127.0.0.1:${port}/api/v1/processData`);
+    } finally {
+      samples = recorder.stop();
+    }
+    return { warren, bare: bareResult, apiPeakRssMb: api.peakRssMb(), apiLoadPeakRssMb: Math.max(0, ...samples.map((x) => x.mb)) };
   } finally {
     await api.stop();
     await purge(url, 'processing.requests');

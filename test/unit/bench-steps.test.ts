@@ -3,6 +3,8 @@ import * as assert from 'uvu/assert';
 import {
   type Bucket,
   bucketDelta,
+  bucketize,
+  exactQuantile,
   histogramBuckets,
   judgeStep,
   metricSum,
@@ -138,6 +140,27 @@ test('sustainedRate is the last step that held before the first that did not', (
   assert.is(sustainedRate([s(100, true), s(200, true), s(400, false), s(800, true)]), 200);
   assert.is(sustainedRate([s(100, false), s(200, true)]), 0);
   assert.is(sustainedRate([]), 0);
+});
+
+test('bucketize reads exact latencies into the API histogram bounds, so both sides interpolate alike', () => {
+  const buckets = bucketize([5, 10, 11, 400, 2000], [0.01, 0.5, 1]);
+  assert.equal(
+    buckets.map((x) => [x.le, x.count]),
+    [
+      [0.01, 2],
+      [0.5, 4],
+      [1, 4],
+      [Number.POSITIVE_INFINITY, 5],
+    ],
+  );
+});
+
+test('exactQuantile is the nearest rank', () => {
+  const values = Array.from({ length: 100 }, (_, i) => 100 - i);
+  assert.is(exactQuantile(values, 0.5), 50);
+  assert.is(exactQuantile(values, 0.99), 99);
+  assert.is(exactQuantile(values, 1), 100);
+  assert.is(exactQuantile([], 0.5), undefined);
 });
 
 test.run();
