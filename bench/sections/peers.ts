@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { pino } from 'pino';
-import type { ManagementClient } from '../../core/index.ts';
+import { type ManagementClient, portAnswers } from '../../core/index.ts';
 import { createProducer } from '../../producer/index.ts';
 import type { CompiledTopology } from '../../topology/index.ts';
 import { startApi, startService, WARREN_BIN, waitHttp } from '../lib/procs.ts';
-import { scrapeMetrics, waitFor } from '../lib/scrape.ts';
 import { payload } from '../lib/raw-amqp.ts';
+import { startPrivateRedis } from '../lib/redis-server.ts';
+import { scrapeMetrics, waitFor } from '../lib/scrape.ts';
 import { bucketDelta, bucketize, exactQuantile, histogramBuckets, metricSum, quantileMs } from '../lib/steps.ts';
 import { purge } from './amqp.ts';
 import { waitConsumers } from './sustained.ts';
@@ -164,4 +165,29 @@ async function waitStored(base: string, stored: number, ms: number): Promise<str
     100,
   );
   return last;
+}
+
+export interface PeersResult {
+  options: PeerOptions;
+  warren: PeerRun;
+  /** BullMQ on a redis-server the bench started: appendonly yes, appendfsync everysec. */
+  bullmqDurable: PeerRun;
+  /** BullMQ on the machine's Redis at 127.0.0.1:6379 as it runs (here: no persistence), or why not. */
+  bullmqMachine: PeerRun | { skipped: string };
+}
+
+/** Warren's producer path, then BullMQ on a durable private Redis, then on the machine's Redis. */
+export async function benchPeers(url: string, mgmt: ManagementClient, compiled: CompiledTopology, port: number, opts: PeerOptions): Promise<PeersResult> {
+  const warren = await benchWarrenPeer(url, mgmt, compiled, port, opts);
+  let redisPort = 6391;
+  while (await portAnswers(redisPort)) redisPort++;
+  const redis = await startPrivateRedis(redisPort);
+  let bullmqDurable: PeerRun;
+  try {
+    bullmqDurable = await benchBullmq(redisPort, opts);
+  } finally {
+    await redis.stop();
+  }
+  const bullmqMachine = (await portAnswers(6379)) ? await benchBullmq(6379, opts) : { skipped: 'no Redis on 127.0.0.1:6379' };
+  return { options: opts, warren, bullmqDurable, bullmqMachine };
 }

@@ -1,5 +1,6 @@
 import type { ManagementClient, ManagementQueue } from '../../core/index.ts';
 import { postLoad } from '../lib/http-load.ts';
+import { withPgSchema } from '../lib/pg-schema.ts';
 import { type Service, startApi, startService, WARREN_BIN, waitHttp } from '../lib/procs.ts';
 import { scrapeMetrics, waitFor } from '../lib/scrape.ts';
 import { type Bucket, bucketDelta, histogramBuckets, judgeStep, metricSum, observations, quantileMs, sustainedRate } from '../lib/steps.ts';
@@ -196,4 +197,20 @@ export async function waitConsumers(mgmt: ManagementClient, queue: string, count
 
 function fmt(ms: number | undefined): string {
   return ms === undefined ? '-' : ms.toFixed(0);
+}
+
+export interface SustainedStores {
+  embedded: SustainedResult;
+  /** On PostgreSQL in a schema of its own (dropped after), or why it was not measured. */
+  postgres: SustainedResult | { skipped: string };
+}
+
+/** The sustained ramp on the embedded store, then on PostgreSQL at `databaseUrl`. */
+export async function benchSustainedStores(opts: SustainedOptions & { databaseUrl: string; postgresPort: number }): Promise<SustainedStores> {
+  const { databaseUrl, postgresPort, ...common } = opts;
+  const embedded = await benchSustained(common);
+  const pg = await withPgSchema(databaseUrl, (schema) =>
+    benchSustained({ ...common, port: postgresPort, apiEnv: { ...common.apiEnv, DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema } }),
+  );
+  return { embedded, postgres: 'value' in pg ? pg.value : pg };
 }

@@ -20,8 +20,8 @@ import {
 const scrape = (done: number[], dead: number[] = []) => {
   const les = ['0.01', '0.1', '1', '10', '+Inf'];
   const lines = ['# HELP warren_end_to_end_seconds x', '# TYPE warren_end_to_end_seconds histogram'];
-  les.forEach((le, i) => lines.push(`warren_end_to_end_seconds_bucket{le="${le}",status="done"} ${done[i] ?? 0}`));
-  les.forEach((le, i) => lines.push(`warren_end_to_end_seconds_bucket{le="${le}",status="dead"} ${dead[i] ?? 0}`));
+  for (const [i, le] of les.entries()) lines.push(`warren_end_to_end_seconds_bucket{le="${le}",status="done"} ${done[i] ?? 0}`);
+  for (const [i, le] of les.entries()) lines.push(`warren_end_to_end_seconds_bucket{le="${le}",status="dead"} ${dead[i] ?? 0}`);
   lines.push(`warren_end_to_end_seconds_count{status="done"} ${done.at(-1) ?? 0}`);
   lines.push('warren_requests_accepted_total 120', 'warren_requests_accepted_totalish 5');
   lines.push('warren_results_stored_total{status="done"} 100', 'warren_results_stored_total{status="dead"} 3');
