@@ -79,7 +79,7 @@ function stepTable(r: SustainedResult, store: string): string {
   ];
   const body = r.steps.map(
     (s) =>
-      `| ${s.offeredPerSecond} | ${s.acceptedPerSecond.toFixed(0)} | ${s.processedPerSecond.toFixed(0)} | ${s.backlogAtEnd} | ${ms(s.e2eP50Ms)} / ${ms(s.e2eP99Ms)} / ${ms(s.e2eP999Ms)} | ${s.httpP99Ms} | ${s.holds ? 'yes' : `no: ${s.reasons.join('; ')}`} |`,
+      `| ${s.offeredPerSecond} | ${s.acceptedPerSecond.toFixed(0)} | ${s.processedPerSecond.toFixed(0)} | ${s.backlogAtEnd} | ${ms(s.e2eP50Ms)} / ${ms(s.e2eP99Ms)} / ${ms(s.e2eP999Ms)} | ${ms(s.httpP99Ms)} | ${s.holds ? 'yes' : `no: ${s.reasons.join('; ')}`} |`,
   );
   return [...head, ...body].join('\n');
 }

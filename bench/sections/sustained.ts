@@ -1,5 +1,5 @@
 import type { ManagementClient, ManagementQueue } from '../../core/index.ts';
-import { postLoad } from '../lib/http-load.ts';
+import { type FixedRateResult, offerFixedRate } from '../lib/fixed-rate.ts';
 import { withPgSchema } from '../lib/pg-schema.ts';
 import { type Service, startApi, startService, WARREN_BIN, waitHttp } from '../lib/procs.ts';
 import { scrapeMetrics, waitFor } from '../lib/scrape.ts';
@@ -25,9 +25,9 @@ export interface SustainedOptions {
 
 export interface SustainedStep {
   offeredPerSecond: number;
-  /** 202 answers per second (autocannon's count). */
+  /** 2xx answers per second of the step (the generator's count). */
   acceptedPerSecond: number;
-  /** Requests the API counted as accepted in the step (autocannon drops the answers of those in flight at its deadline). */
+  /** Requests the API counted as accepted in the step (its own counter; matches the generator's). */
   apiAccepted: number;
   /** Outcomes stored per second while the load ran. */
   processedPerSecond: number;
@@ -44,7 +44,11 @@ export interface SustainedStep {
   e2eP50Ms: number | undefined;
   e2eP99Ms: number | undefined;
   e2eP999Ms: number | undefined;
-  httpP99Ms: number;
+  /** POST answered, from the time each request was due (the generator is open-loop). */
+  httpP50Ms: number | undefined;
+  httpP99Ms: number | undefined;
+  /** The generator's worst delay in sending a request after it fell due (it falling behind). */
+  maxSendLagMs: number;
   /** The step's end-to-end histogram (seconds, cumulative). */
   buckets: Bucket[];
   holds: boolean;
@@ -65,8 +69,8 @@ export interface SustainedResult {
 
 /**
  * Sustained end to end, the way messaging benchmarks report it (the OpenMessaging Benchmark's
- * habit): one API and two worker replicas (no-op processor); autocannon offers a fixed rate
- * through POST /api/v1/processData, stepping it up. Each step records accepted/s, processed/s,
+ * habit): one API and two worker replicas (no-op processor); an open-loop generator offers a
+ * fixed rate on an even schedule through POST /api/v1/processData, stepping it up. Each step records accepted/s, processed/s,
  * the backlog, and e2e latency from the API's own histogram `warren_end_to_end_seconds`
  * (acceptance, the time the message carries, to outcome stored), read before the step and after
  * its drain: every request of the step is counted, and the bench adds no client polling to the
@@ -85,8 +89,12 @@ export async function benchSustained(opts: SustainedOptions): Promise<SustainedR
     await waitConsumers(mgmt, 'processing.requests', 2, 30_000);
     const target = `${base}/api/v1/processData`;
     // Warm-up at the first rate, then drained: compiled code and a settled store, not timed.
-    await postLoad(target, { connections: opts.connections, seconds: opts.warmupSeconds, overallRate: opts.rates[0] ?? 100 });
-    await settle(base);
+    await offerFixedRate(target, {
+      rate: opts.rates[0] ?? 100,
+      seconds: opts.warmupSeconds,
+      connections: opts.connections,
+      body: (i) => JSON.stringify({ data: `warm-${i}` }),
+    });
     await drain(base, 0, 30_000);
     for (const rate of opts.rates) {
       const step = await runStep(opts, base, target, rate);
@@ -119,13 +127,19 @@ async function runStep(opts: SustainedOptions, base: string, target: string, rat
   const before = await scrapeMetrics(base);
   const depths: number[] = [];
   const sampler = setInterval(() => void queueDepth(opts.mgmt).then((d) => depths.push(d)), 1000);
-  let load: Awaited<ReturnType<typeof postLoad>>;
+  let load: FixedRateResult;
   try {
-    load = await postLoad(target, { connections: opts.connections, seconds: opts.stepSeconds, overallRate: rate });
+    load = await offerFixedRate(target, {
+      rate,
+      seconds: opts.stepSeconds,
+      connections: opts.connections,
+      body: (i) => JSON.stringify({ data: `sustained-${rate}-${i}` }),
+    });
   } finally {
     clearInterval(sampler);
   }
-  const atEnd = await settle(base);
+  // The generator returns once every request was answered: the API's count is final for the step.
+  const atEnd = await scrapeMetrics(base);
   const acceptedInStep = metricSum(atEnd, ACCEPTED) - metricSum(before, ACCEPTED);
   const storedInStep = metricSum(atEnd, STORED) - metricSum(before, STORED);
   const backlogAtEnd = Math.max(0, acceptedInStep - storedInStep);
@@ -140,34 +154,20 @@ async function runStep(opts: SustainedOptions, base: string, target: string, rat
     ...figures,
     apiAccepted: acceptedInStep,
     processedPerSecond: storedInStep / opts.stepSeconds,
-    non2xx: load.non2xx,
+    non2xx: load.offered - load.errors - Object.entries(load.statusCounts).reduce((n, [code, c]) => (code.startsWith('2') ? n + c : n), 0),
     errors: load.errors,
+    maxSendLagMs: Math.round(load.maxSendLagMs),
     drainSeconds: Math.round((performance.now() - drainStarted) / 100) / 10,
     queueDepth: depths,
     e2eCount: observations(buckets),
     e2eP50Ms: quantileMs(buckets, 0.5),
     e2eP99Ms: quantileMs(buckets, 0.99),
     e2eP999Ms: quantileMs(buckets, 0.999),
+    httpP50Ms: load.p50Ms,
     httpP99Ms: load.p99Ms,
     holds: verdict.holds,
     reasons: verdict.reasons,
   };
-}
-
-/**
- * autocannon returns at its deadline with requests still in flight, which the API accepts a few
- * milliseconds later: scrapes until the accepted count stops moving (at most 5 s), so that they
- * count in this step and not in the next.
- */
-async function settle(base: string): Promise<string> {
-  const deadline = Date.now() + 5000;
-  let text = await scrapeMetrics(base);
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 200));
-    const next = await scrapeMetrics(base);
-    if (metricSum(next, ACCEPTED) === metricSum(text, ACCEPTED) || Date.now() >= deadline) return next;
-    text = next;
-  }
 }
 
 /** Scrapes until accepted - stored is back to `backlog` (or the deadline); returns the last scrape. */
