@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { amqpUrlsVar, intVar, logLevelVar, managementUrlVar, readEnv } from '../core/index.ts';
+import { amqpUrlsVar, intVar, logLevelVar, managementUrlVar, type RetentionSettings, readEnv, retentionOf, retentionVars } from '../core/index.ts';
 
 /** The API's configuration: read from the environment once, validated, frozen. */
 export interface ApiConfig {
@@ -20,6 +20,8 @@ export interface ApiConfig {
   adminToken: string | undefined;
   /** The management API, for the queue depth gauges of /metrics (default: derived from AMQP_URL). */
   managementUrl: string | undefined;
+  /** How long ended requests and idempotency keys are kept, and how often the store sweeps. */
+  retention: RetentionSettings;
 }
 
 /** Bounded to a few seconds: a client waiting on a 202 must get an answer, whatever the broker does. */
@@ -34,7 +36,11 @@ const optionalString = () =>
     .optional()
     .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
-const databaseUrlVar = () => optionalString().refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), 'expected a postgres:// or postgresql:// URL');
+export const databaseUrlVar = () =>
+  optionalString().refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), 'expected a postgres:// or postgresql:// URL');
+
+/** `DATABASE_SCHEMA`, as the API and `warren dlq` both accept it. */
+export const databaseSchemaVar = () => optionalString().refine((v) => v === undefined || SCHEMA_NAME.test(v), 'expected a lower-case SQL identifier');
 
 const bodyLimitVar = () =>
   z
@@ -66,7 +72,7 @@ export function readApiConfig(env: NodeJS.ProcessEnv): Readonly<ApiConfig> {
       TOPOLOGY: optionalString(),
       PORT: intVar(3000, 0, 65535),
       DATABASE_URL: databaseUrlVar(),
-      DATABASE_SCHEMA: optionalString().refine((v) => v === undefined || SCHEMA_NAME.test(v), 'expected a lower-case SQL identifier'),
+      DATABASE_SCHEMA: databaseSchemaVar(),
       DATA_DIR: optionalString(),
       API_BODY_LIMIT: bodyLimitVar(),
       API_PUBLISH_TIMEOUT_MS: intVar(5000, 100, MAX_PUBLISH_TIMEOUT_MS),
@@ -78,6 +84,7 @@ export function readApiConfig(env: NodeJS.ProcessEnv): Readonly<ApiConfig> {
         (v) => v === undefined || v.length >= 16,
         'expected at least 16 characters (a guessable admin token is worse than none)',
       ),
+      ...retentionVars(),
     },
     env,
   );
@@ -95,5 +102,6 @@ export function readApiConfig(env: NodeJS.ProcessEnv): Readonly<ApiConfig> {
     logLevel: e.LOG_LEVEL,
     adminToken: e.ADMIN_TOKEN,
     managementUrl: e.AMQP_MANAGEMENT_URL,
+    retention: retentionOf(e),
   });
 }

@@ -1,6 +1,8 @@
 /** The API's public face: the process (ApiServer), its HTTP app, its parts and the store. */
+
+export * from './admin/index.ts';
 export { QueueConsumer, type QueueConsumerOptions } from './broker/queue-consumer.ts';
-export { type ApiConfig, MAX_PUBLISH_TIMEOUT_MS, parseByteSize, readApiConfig } from './config.ts';
+export { type ApiConfig, databaseSchemaVar, databaseUrlVar, MAX_PUBLISH_TIMEOUT_MS, parseByteSize, readApiConfig } from './config.ts';
 export * from './dead-letters/index.ts';
 export * from './errors.ts';
 export { type AppDeps, createApp } from './http/app.ts';

@@ -98,7 +98,14 @@ export class ApiServer {
     const eventsQueues = [...new Set(accepted.flatMap((j) => compiled.routes[j.queue]?.deadLetter?.eventsQueue ?? []))];
 
     const store =
-      this.opts.store ?? (await openResultStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, logger }));
+      this.opts.store ??
+      (await openResultStore({
+        databaseUrl: config.databaseUrl,
+        databaseSchema: config.databaseSchema,
+        dataDir: config.dataDir,
+        logger,
+        retention: config.retention,
+      }));
     this.store = store;
     const registry = this.opts.metrics ?? createMetricsRegistry();
     const metrics = new ApiMetrics(registry);

@@ -35,6 +35,17 @@ const vhost = `warren-bench-${randomBytes(3).toString('hex')}`;
 const url = withVhost(baseUrl, vhost);
 const mgmt = new ManagementClient({ amqpUrl: url, managementUrl: node?.managementUrl ?? process.env.AMQP_MANAGEMENT_URL });
 const compiled = loadCompiledTopology();
+// The bench creates a throwaway vhost and reads the broker version and queue depths through the
+// management API. Without it, the first AMQP connect to the missing vhost fails inside amqplib
+// with "Expected ConnectionOpenOk; got <ConnectionClose ...>", which names nothing useful.
+if (!(await mgmt.available())) {
+  console.error(
+    `npm run bench needs the RabbitMQ management API (it creates a throwaway vhost and reads queue depths through it), and ${mgmt.baseUrl} did not answer.\n` +
+      'Enable the plugin on the broker (`rabbitmq-plugins enable rabbitmq_management`), or set AMQP_MANAGEMENT_URL to where the management API listens.',
+  );
+  if (node) await node.stop();
+  process.exit(1);
+}
 
 const sectionSeconds: Record<string, number> = {};
 

@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
-import { ApiServer, DeadLetterQueues, deadLetterAdminRouter, readApiConfig, TopologyMissingError } from '../api/index.ts';
-import { ConfigError, createLogger } from '../core/index.ts';
+import { ApiServer, adminRoutes, readApiConfig, TopologyMissingError } from '../api/index.ts';
+import { ConfigError } from '../core/index.ts';
 import { loadCompiledTopology } from '../topology/index.ts';
 import { loadJobs } from './load-jobs.ts';
+import { cliLogger } from './log.ts';
 
 const HELP = `Usage: warren api [--handler PATH]
 
@@ -24,7 +25,7 @@ Environment:
   API_PUBLISH_TIMEOUT_MS   broker confirm deadline before answering 503 (default 5000, at most 10000)
   API_MAX_IN_FLIGHT        unconfirmed publishes before answering 503 at once (default 1000)
   API_RESULTS_PREFETCH     unacked results/dead events per consumer (default 50)
-  ADMIN_TOKEN              Bearer token for /api/v1/admin/dead-letters (at least 16 characters; routes off when unset)
+  ADMIN_TOKEN              the failure console at /admin and Bearer token of /api/v1/admin/* (at least 16 characters; off when unset)
   LOG_LEVEL                fatal|error|warn|info|debug|trace|silent (default info)
 `;
 
@@ -44,7 +45,7 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   const config = readApiConfig(process.env);
-  const logger = createLogger({ name: 'warren-api', level: config.logLevel });
+  const logger = cliLogger('warren-api', config.logLevel);
   const compiled = loadCompiledTopology(config.topologyPath);
   const jobs = values.handler === undefined ? undefined : await loadJobs(values.handler);
   const adminToken = config.adminToken;
@@ -54,14 +55,7 @@ export async function run(args: string[]): Promise<number> {
     compiled,
     ...(jobs ? { jobs } : {}),
     routes: ({ store }) =>
-      adminToken
-        ? [
-            {
-              path: '/api/v1/admin/dead-letters',
-              router: deadLetterAdminRouter({ token: adminToken, dlq: new DeadLetterQueues(config.amqpUrls[0] as string, compiled, logger), store, logger }),
-            },
-          ]
-        : [],
+      adminToken ? adminRoutes({ token: adminToken, amqpUrl: config.amqpUrls[0] as string, managementUrl: config.managementUrl, compiled, store, logger }) : [],
   });
   try {
     await server.start();

@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { amqpUrlsVar, createLogger, intVar, LocalRabbitNode, logLevelVar, portAnswers, readEnv, redactUrl } from '../core/index.ts';
+import { amqpUrlsVar, intVar, LocalRabbitNode, logLevelVar, portAnswers, readEnv, redactUrl } from '../core/index.ts';
 import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
 import { DEFAULT_WORKER_METRICS_PORT } from '../worker/index.ts';
+import { cliLogger } from './log.ts';
 import { WARREN_BIN } from './paths.ts';
 
 const HOW_TO_GET_A_BROKER = `No RabbitMQ broker answers on 127.0.0.1:5672 and rabbitmq-server is not installed.
@@ -27,7 +28,7 @@ export async function run(_args: string[]): Promise<number> {
     START_WORKERS: intVar(2, 1, 64),
     LOG_LEVEL: logLevelVar(),
   });
-  const log = createLogger({ name: 'warren-start', level: env.LOG_LEVEL });
+  const log = cliLogger('warren-start', env.LOG_LEVEL);
   let node: LocalRabbitNode | undefined;
   let urls = env.AMQP_URL;
   let managementUrl: string | undefined = process.env.AMQP_MANAGEMENT_URL;
@@ -106,7 +107,10 @@ export async function run(_args: string[]): Promise<number> {
       `\nWarren is up: API ${base}, ${env.START_WORKERS} worker replicas, broker ${redactUrl(amqpUrl)}.\n\nTry:\n` +
         `  curl -s -X POST ${base}/api/v1/processData -H 'content-type: application/json' -d '{"data":"my-data"}'\n` +
         `  curl -s ${base}/api/v1/requests/<requestId>          # queued, then done after DEMO_DELAY_MS (5 s)\n` +
-        `  curl -s -X POST ${base}/api/v1/processData -H 'content-type: application/json' -d '{"data":"fail:me"}'   # ends dead after its retries\n` +
+        `  curl -s -X POST ${base}/api/v1/jobs/process -H 'content-type: application/json' -d '{"data":"x"}'   # the same job by its name\n` +
+        (process.env.ADMIN_TOKEN
+          ? `  ${base}/admin                                    # the failure console (sign in with ADMIN_TOKEN)\n`
+          : `  ADMIN_TOKEN=<16+ characters> npm start         # turns on the failure console at ${base}/admin\n`) +
         `  curl -s ${base}/metrics                          # the API's Prometheus metrics\n` +
         `  curl -s http://localhost:${process.env.WORKER_METRICS_PORT || DEFAULT_WORKER_METRICS_PORT}/metrics             # the workers' (summed over the replicas)\n` +
         `  npx warren status                                # queues, dead letters, services\n` +

@@ -6,9 +6,10 @@ import { applyTopology, compileTopology, DEFAULT_TOPOLOGY, formatPlan, loadTopol
 const USAGE = `Usage:
   warren topology plan  [--file PATH] [--json]
       Compare the topology files with the live broker. Exit 0: nothing differs; 2: changes pending; 1: error.
-  warren topology apply [--file PATH] [--prune] [--recreate QUEUE]...
-      Declare what is missing (idempotent). Deletes nothing unless --prune. --recreate deletes an
-      EMPTY queue whose arguments differ and declares it anew.
+  warren topology apply [--file PATH] [--prune [--force]] [--recreate QUEUE]...
+      Declare what is missing (idempotent). Deletes nothing unless --prune, which keeps queues
+      that hold messages or have consumers unless --force. --recreate deletes an EMPTY queue
+      whose arguments differ and declares it anew.
 
 The topology comes from --file, else TOPOLOGY, else the shipped topology/processing.yaml.
 The broker and vhost come from AMQP_URL (the first URL of a list); AMQP_MANAGEMENT_URL overrides
@@ -27,6 +28,7 @@ export async function run(args: string[]): Promise<number> {
       file: { type: 'string' },
       json: { type: 'boolean', default: false },
       prune: { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
       recreate: { type: 'string', multiple: true, default: [] },
     },
   });
@@ -48,7 +50,17 @@ export async function run(args: string[]): Promise<number> {
     const plan = planTopology(compiled, live);
     if (values.json)
       process.stdout.write(
-        `${JSON.stringify({ vhost, pending: plan.pending, items: plan.items.map(({ kind, name, action, diffs }) => ({ kind, name, action, diffs })) }, null, 2)}\n`,
+        `${JSON.stringify(
+          {
+            vhost,
+            brokerVersion: plan.brokerVersion,
+            pending: plan.pending,
+            notes: plan.notes,
+            items: plan.items.map(({ kind, name, action, diffs }) => ({ kind, name, action, diffs })),
+          },
+          null,
+          2,
+        )}\n`,
       );
     else process.stdout.write(`${formatPlan(plan, vhost)}\n`);
     return plan.pending ? 2 : 0;
@@ -60,13 +72,16 @@ export async function run(args: string[]): Promise<number> {
     managementUrl: env.AMQP_MANAGEMENT_URL,
     compiled,
     prune: values.prune,
+    force: values.force,
     recreate: values.recreate,
     logger,
   });
   const out: string[] = [];
-  out.push(`broker ${redactUrl(amqpUrl)} vhost ${vhost}, topology ${path}`);
+  out.push(`broker ${redactUrl(amqpUrl)}${result.plan.brokerVersion ? ` (RabbitMQ ${result.plan.brokerVersion})` : ''} vhost ${vhost}, topology ${path}`);
+  for (const n of result.plan.notes) out.push(`  note: ${n}`);
   for (const a of result.applied) out.push(`  ${a}`);
-  if (result.applied.length === 0 && !result.failed && result.conflicts.length === 0) out.push('  nothing to do: the broker matches the topology');
+  if (result.applied.length === 0 && !result.failed && result.conflicts.length === 0 && result.refused.length === 0)
+    out.push('  nothing to do: the broker matches the topology');
   const extras = result.plan.items.filter((i) => i.action === 'extra');
   if (extras.length > 0 && !values.prune)
     out.push(
@@ -76,6 +91,11 @@ export async function run(args: string[]): Promise<number> {
   if (result.conflicts.length > 0) {
     process.stderr.write(`\n${result.conflicts.length} item(s) cannot be changed in place:\n${result.conflicts.map((c) => `  ${c}`).join('\n')}\n`);
   }
+  if (result.refused.length > 0) {
+    process.stderr.write(
+      `\n${result.refused.length} queue(s) not pruned because deleting them would lose messages:\n${result.refused.map((r) => `  ${r}`).join('\n')}\n`,
+    );
+  }
   if (result.failed) {
     process.stderr.write(
       `\napply stopped at ${result.failed.item}: ${result.failed.error}\n` +
@@ -83,5 +103,5 @@ export async function run(args: string[]): Promise<number> {
     );
     return 1;
   }
-  return result.conflicts.length > 0 ? 1 : 0;
+  return result.conflicts.length > 0 || result.refused.length > 0 ? 1 : 0;
 }

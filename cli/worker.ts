@@ -4,7 +4,6 @@ import { parseArgs } from 'node:util';
 import {
   aggregateMetrics,
   ConfigError,
-  createLogger,
   createMetricsRegistry,
   type Logger,
   ManagementClient,
@@ -35,6 +34,7 @@ import {
   WorkerStoppedError,
 } from '../worker/index.ts';
 import { loadJobs } from './load-jobs.ts';
+import { cliLogger } from './log.ts';
 import { WARREN_BIN } from './paths.ts';
 
 export const WORKER_USAGE = `Usage: warren worker [--handler PATH] [--replicas N] [--concurrency C]
@@ -83,7 +83,7 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   const config = readWorkerConfig(process.env);
-  const root = createLogger({ name: 'warren-worker', level: config.logLevel });
+  const root = cliLogger('warren-worker', config.logLevel);
   const logger = config.replica === undefined ? root : root.child({ replica: config.replica });
   // Validated before anything starts, in the supervisor too: a bad topology file fails once,
   // not once per replica restart.

@@ -1,4 +1,5 @@
 export * from './broker.ts';
+export * from './copy-properties.ts';
 export * from './env.ts';
 export * from './errors.ts';
 export * from './local-node.ts';

@@ -3,8 +3,9 @@ import { type Logger, type LoggerOptions, pino } from 'pino';
 export type { Logger };
 
 /**
- * One root logger per process. JSON by default; pretty on a terminal when pino-pretty is
- * installed. Credentials are redacted wherever they appear as fields.
+ * One root logger per process. JSON by default; pretty when asked (the CLI asks on a terminal
+ * unless LOG_PRETTY=0) and pino-pretty is installed. Credentials are redacted wherever they appear
+ * as fields. Reads no environment: the CLI decides.
  */
 export function createLogger(options: { name: string; level?: string; pretty?: boolean /** 1 = stdout (default), 2 = stderr */; destination?: 1 | 2 }): Logger {
   const opts: LoggerOptions = {
@@ -17,8 +18,7 @@ export function createLogger(options: { name: string; level?: string; pretty?: b
     serializers: { err: pino.stdSerializers.err },
   };
   const fd = options.destination ?? 1;
-  const stream = fd === 2 ? process.stderr : process.stdout;
-  const pretty = options.pretty ?? (stream.isTTY === true && process.env.LOG_PRETTY !== '0');
+  const pretty = options.pretty ?? false;
   if (pretty && canResolve('pino-pretty')) {
     return pino({ ...opts, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', destination: fd } } });
   }

@@ -14,4 +14,6 @@ if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 for (const f of readdirSync(join(root, 'topology')).filter((f) => /\.ya?ml$/.test(f))) {
   cpSync(join(root, 'topology', f), join(dist, 'topology', f));
 }
+// The failure console's script and stylesheet, served from beside the compiled routes.
+cpSync(join(root, 'api/admin/assets'), join(dist, 'api/admin/assets'), { recursive: true });
 console.log(`built ${dist}`);

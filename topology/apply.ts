@@ -1,8 +1,9 @@
-import amqplib from 'amqplib';
+import type amqplib from 'amqplib';
 import { credentialsOf, type Logger, ManagementClient } from '../core/index.ts';
-import type { CompiledTopology } from './compile.ts';
-import { readLiveState } from './live.ts';
-import { fmt, type Plan, type PlanItem, planTopology } from './plan.ts';
+import type { BindingDecl, CompiledTopology } from './compile.ts';
+import { connectTopology, readLiveState } from './live.ts';
+import { fmt, type LiveState, type Plan, type PlanItem, planTopology } from './plan.ts';
+import { deleteQueueSafely, withChannel } from './safe-delete.ts';
 
 export interface ApplyOptions {
   amqpUrl: string;
@@ -12,6 +13,8 @@ export interface ApplyOptions {
   prune?: boolean;
   /** Queues to delete and declare anew when their arguments differ (only when empty). */
   recreate?: readonly string[];
+  /** With `prune`: delete queues not in the files even when they hold messages. */
+  force?: boolean;
   logger?: Logger;
 }
 
@@ -19,6 +22,8 @@ export interface ApplyResult {
   plan: Plan;
   applied: string[];
   conflicts: string[];
+  /** Queues `prune` kept because they hold messages or have consumers (each with the way to force). */
+  refused: string[];
   failed?: { item: string; error: string };
 }
 
@@ -30,11 +35,11 @@ export async function applyTopology(options: ApplyOptions): Promise<ApplyResult>
   await ensureVhost(options);
   const live = await readLiveState(options);
   const plan = planTopology(options.compiled, live);
-  const result: ApplyResult = { plan, applied: [], conflicts: [] };
+  const result: ApplyResult = { plan, applied: [], conflicts: [], refused: [] };
   const recreate = new Set(options.recreate ?? []);
+  const kept = new Set<string>();
 
-  const conn = await amqplib.connect(options.amqpUrl);
-  conn.on('error', () => {});
+  const conn = await connectTopology(options.amqpUrl);
   try {
     const ordered = [
       ...plan.items.filter((i) => i.kind === 'exchange'),
@@ -46,7 +51,13 @@ export async function applyTopology(options: ApplyOptions): Promise<ApplyResult>
       try {
         if (item.action === 'differs') {
           if (item.kind === 'queue' && item.queue && recreate.has(item.name)) {
-            await deleteIfIdle(conn, item.name);
+            const refusal = await deleteQueueSafely(conn, {
+              queue: item.name,
+              quorum: isQuorum(live, item.name),
+              bindings: bindingsOf(live, item.name),
+              feeders: feedersOf(options.compiled, live, item.name),
+            });
+            if (refusal) throw new Error(`refusing to recreate ${item.name}: ${refusal}; drain it and stop its consumers first`);
             await declare(conn, item);
             result.applied.push(`recreated ${label}`);
             // Deleting a queue deletes its bindings with it: declare them again.
@@ -60,7 +71,16 @@ export async function applyTopology(options: ApplyOptions): Promise<ApplyResult>
           await declare(conn, item);
           if (item.action === 'create') result.applied.push(`created ${label}`);
         } else if (item.action === 'extra' && options.prune) {
-          await prune(conn, item);
+          if (item.kind === 'queue' && !options.force) {
+            const refusal = await deleteQueueSafely(conn, { queue: item.name, quorum: isQuorum(live, item.name), bindings: bindingsOf(live, item.name) });
+            if (refusal) {
+              kept.add(item.name);
+              result.refused.push(`queue ${item.name}: ${refusal}; kept. Drain it, or delete it with its messages: warren topology apply --prune --force`);
+              continue;
+            }
+          } else if (item.binding && kept.has(item.binding.queue)) {
+            continue; // a kept queue keeps its bindings: its messages' producers still reach it
+          } else await prune(conn, item);
           result.applied.push(`deleted ${label}`);
         }
       } catch (err) {
@@ -82,18 +102,19 @@ async function declare(conn: amqplib.ChannelModel, item: PlanItem): Promise<void
   });
 }
 
-/**
- * Quorum queues refuse `if-empty` deletion (NOT_IMPLEMENTED), so emptiness is checked with a
- * passive declare: no ready message and no consumer (so nothing unacknowledged either).
- */
-async function deleteIfIdle(conn: amqplib.ChannelModel, queue: string): Promise<void> {
-  const { messageCount, consumerCount } = await withChannel(conn, (ch) => ch.checkQueue(queue));
-  if (messageCount > 0 || consumerCount > 0) {
-    throw new Error(
-      `refusing to recreate ${queue}: it holds ${messageCount} message(s) and has ${consumerCount} consumer(s); drain it and stop its consumers first`,
-    );
-  }
-  await withChannel(conn, (ch) => ch.deleteQueue(queue));
+/** The queue's retry tiers that exist on the broker: their expired copies come back to it. */
+function feedersOf(compiled: CompiledTopology, live: LiveState, queue: string): string[] {
+  const present = new Set(live.queues.map((q) => q.name));
+  return (compiled.routes[queue]?.retry?.tiers ?? []).map((t) => t.queue).filter((q) => present.has(q));
+}
+
+function isQuorum(live: LiveState, queue: string): boolean {
+  return live.queues.find((q) => q.name === queue)?.arguments['x-queue-type'] === 'quorum';
+}
+
+/** The queue's bindings from named exchanges, as the broker has them (the default exchange's cannot be removed). */
+function bindingsOf(live: LiveState, queue: string): BindingDecl[] {
+  return live.bindings.filter((b) => b.queue === queue && b.exchange !== '');
 }
 
 async function prune(conn: amqplib.ChannelModel, item: PlanItem): Promise<void> {
@@ -102,17 +123,6 @@ async function prune(conn: amqplib.ChannelModel, item: PlanItem): Promise<void> 
     else if (item.kind === 'exchange') await ch.deleteExchange(item.name);
     else if (item.binding) await ch.unbindQueue(item.binding.queue, item.binding.exchange, item.binding.routingKey);
   });
-}
-
-/** A channel per operation: a refused declare closes its channel (406 PRECONDITION_FAILED). */
-async function withChannel<T>(conn: amqplib.ChannelModel, fn: (ch: amqplib.Channel) => Promise<T>): Promise<T> {
-  const ch = await conn.createChannel();
-  ch.on('error', () => {});
-  try {
-    return await fn(ch);
-  } finally {
-    await ch.close().catch(() => {});
-  }
 }
 
 function describeConflict(item: PlanItem): string {

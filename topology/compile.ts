@@ -1,6 +1,7 @@
 import { type CompiledJob, compileJobs } from './jobs.ts';
 import type { Topology } from './load.ts';
 import type { QueueSpec } from './schema.ts';
+import { lossWarnings } from './validate.ts';
 
 /**
  * The compiler: a pure function from validated intent to concrete declarations. Shorthand
@@ -78,6 +79,7 @@ export function compileTopology(topo: Topology): CompiledTopology {
     out.exchanges.push({ name, type: ex.type, durable: ex.durable });
   }
   for (const [name, spec] of Object.entries(topo.queues)) compileQueue(name, spec, out);
+  out.warnings.push(...lossWarnings(topo));
   for (const b of topo.bindings) out.bindings.push({ exchange: b.exchange, queue: b.queue, routingKey: b.routingKey });
   for (const b of topo.bindings) {
     const r = out.routes[b.queue];

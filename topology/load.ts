@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { TopologyError, type TopologyProblem } from '../core/index.ts';
 import { checkJobs } from './jobs.ts';
 import { type TopologyFile, topologyFileSchema } from './schema.ts';
+import { lossProblems } from './validate.ts';
 
 /** A validated topology: the merged declarations of one or more files. */
 export interface Topology {
@@ -67,7 +68,7 @@ export function parseTopology(sources: ReadonlyArray<{ file: string; text: strin
     }
     for (const b of parsed.data.bindings) topo.bindings.push({ ...b, file });
   }
-  if (problems.length === 0) problems.push(...checkReferences(topo), ...checkJobs(topo));
+  if (problems.length === 0) problems.push(...checkReferences(topo), ...checkJobs(topo), ...lossProblems(topo));
   if (problems.length > 0) throw new TopologyError(problems);
   return topo;
 }

@@ -1,3 +1,4 @@
+import { adaptToBroker, parseBrokerVersion } from './broker-version.ts';
 import type { Arguments, BindingDecl, CompiledTopology, ExchangeDecl, QueueDecl } from './compile.ts';
 
 /** What the broker has, as read by `readLiveState` (management API) or passive checks. */
@@ -7,6 +8,8 @@ export interface LiveState {
   exchanges: Array<{ name: string; type: string; durable: boolean }>;
   queues: Array<{ name: string; durable: boolean; arguments: Record<string, unknown> }>;
   bindings: Array<{ exchange: string; queue: string; routingKey: string }>;
+  /** As the broker announced it on connect ("3.10.8"); absent when not read. */
+  brokerVersion?: string;
 }
 
 export interface ArgumentDiff {
@@ -31,13 +34,20 @@ export interface Plan {
   items: PlanItem[];
   /** true when applying would create something or something differs. */
   pending: boolean;
+  brokerVersion?: string;
+  /** What differs on this broker version (4.x), in words (see broker-version.ts). */
+  notes: string[];
 }
 
 const bindingName = (b: { exchange: string; queue: string; routingKey: string }) =>
   `${b.exchange} -> ${b.queue} (${b.routingKey === '' ? 'no key' : `key ${b.routingKey}`})`;
 
-/** Pure: compares the compiled topology with the live broker, argument by argument. */
-export function planTopology(compiled: CompiledTopology, live: LiveState): Plan {
+/**
+ * Pure: compares the compiled topology with the live broker, argument by argument, after adapting
+ * the declarations to the broker's version (the items carry the declarations apply will make).
+ */
+export function planTopology(topology: CompiledTopology, live: LiveState): Plan {
+  const { compiled, notes } = adaptToBroker(topology, parseBrokerVersion(live.brokerVersion));
   const items: PlanItem[] = [];
   const liveEx = new Map(live.exchanges.map((e) => [e.name, e]));
   const liveQ = new Map(live.queues.map((q) => [q.name, q]));
@@ -64,9 +74,15 @@ export function planTopology(compiled: CompiledTopology, live: LiveState): Plan 
       items.push({ kind: 'queue', name: q.name, action: diffs.length ? 'differs' : 'unchanged', queue: q, ...(diffs.length ? { diffs } : {}) });
     }
   }
+  // Without the management API nothing over AMQP can tell whether a binding exists (there is no
+  // passive bind): a binding whose exchange and queue both exist counts as "exists, not checked",
+  // like their arguments, so `plan` after `apply` converges (exit 0) instead of pending for ever.
+  const present = (ex: string) => ex === '' || ex.startsWith('amq.') || liveEx.has(ex);
   for (const b of compiled.bindings) {
     const n = bindingName(b);
-    items.push({ kind: 'binding', name: n, action: liveB.has(n) ? 'unchanged' : 'create', binding: b });
+    let action: PlanAction = liveB.has(n) ? 'unchanged' : 'create';
+    if (!live.detailed && present(b.exchange) && liveQ.has(b.queue)) action = 'exists';
+    items.push({ kind: 'binding', name: n, action, binding: b });
   }
 
   if (live.detailed) {
@@ -85,7 +101,12 @@ export function planTopology(compiled: CompiledTopology, live: LiveState): Plan 
       }
     }
   }
-  return { items, pending: items.some((i) => i.action === 'create' || i.action === 'differs') };
+  return {
+    items,
+    pending: items.some((i) => i.action === 'create' || i.action === 'differs'),
+    ...(live.brokerVersion ? { brokerVersion: live.brokerVersion } : {}),
+    notes,
+  };
 }
 
 /** Arguments that differ, including ones present on one side only. */
@@ -114,14 +135,15 @@ export function formatPlan(plan: Plan, vhost: string): string {
   const sym: Record<PlanAction, string> = { create: '+ create', unchanged: '= unchanged', differs: '~ differs', extra: '? not in files', exists: '= exists' };
   for (const i of plan.items) {
     lines.push(
-      `${sym[i.action].padEnd(15)} ${i.kind.padEnd(8)} ${i.name}${i.action === 'exists' ? ' (arguments not checked: management API unavailable)' : ''}`,
+      `${sym[i.action].padEnd(15)} ${i.kind.padEnd(8)} ${i.name}${i.action === 'exists' ? ` (${i.kind === 'binding' ? 'not checked' : 'arguments not checked'}: management API unavailable)` : ''}`,
     );
     for (const d of i.diffs ?? []) lines.push(`${''.padEnd(24)}${d.argument}: ${fmt(d.live)} -> ${fmt(d.desired)}`);
   }
   const count = (a: PlanAction) => plan.items.filter((i) => i.action === a).length;
   lines.push('');
+  for (const n of plan.notes) lines.push(`note: ${n}`);
   lines.push(
-    `vhost ${vhost}: ${count('create')} to create, ${count('differs')} differ, ${count('unchanged') + count('exists')} unchanged, ${count('extra')} on the broker but not in the files`,
+    `${plan.brokerVersion ? `RabbitMQ ${plan.brokerVersion}, ` : ''}vhost ${vhost}: ${count('create')} to create, ${count('differs')} differ, ${count('unchanged') + count('exists')} unchanged, ${count('extra')} on the broker but not in the files`,
   );
   return lines.join('\n');
 }

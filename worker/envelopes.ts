@@ -1,6 +1,6 @@
-import type { Message, MessageProperties, Options } from 'amqplib';
+import type { Message } from 'amqplib';
 import type { Envelope } from '../amqp/index.ts';
-import { PermanentError, RESULT_CARRIED_HEADERS, type ResultMessage } from '../core/index.ts';
+import { copyProperties, PermanentError, RESULT_CARRIED_HEADERS, type ResultMessage } from '../core/index.ts';
 import type { Headers } from './failure-headers.ts';
 
 /**
@@ -15,24 +15,7 @@ export interface Route {
   routingKey: string;
 }
 
-/**
- * The properties a copy keeps. `userId` is dropped because the broker checks it against the
- * publishing connection's user (a worker with other credentials would get its channel closed),
- * and `expiration` because a per-message TTL would fight the retry tier's TTL.
- */
-export function copyProperties(props: MessageProperties, headers: Headers): Options.Publish {
-  const out: Options.Publish = { persistent: true, headers };
-  if (typeof props.messageId === 'string') out.messageId = props.messageId;
-  if (typeof props.correlationId === 'string') out.correlationId = props.correlationId;
-  if (typeof props.contentType === 'string') out.contentType = props.contentType;
-  if (typeof props.contentEncoding === 'string') out.contentEncoding = props.contentEncoding;
-  if (typeof props.type === 'string') out.type = props.type;
-  if (typeof props.appId === 'string') out.appId = props.appId;
-  if (typeof props.replyTo === 'string') out.replyTo = props.replyTo;
-  if (typeof props.timestamp === 'number') out.timestamp = props.timestamp;
-  if (typeof props.priority === 'number') out.priority = props.priority;
-  return out;
-}
+export { copyProperties } from '../core/index.ts';
 
 /**
  * A retry copy or a dead letter: the original body, unchanged, with new headers; mandatory. A

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type SpawnOptions, spawn } from 'node:child_process';
 import type { Logger, MetricsJson, Registry } from '../core/index.ts';
 
 /** A replica that exits with this code failed in a way a restart cannot fix (config, topology). */
@@ -19,7 +19,33 @@ export interface SupervisorOptions {
   stableAfterMs?: number;
   /** After stop(), replicas still running this much later get SIGKILL (their grace plus a margin). */
   stopTimeoutMs?: number;
+  /** Starts one replica; node's child_process.spawn unless a test passes a scripted fake. */
+  spawnReplica?: (command: string, args: string[], options: SpawnOptions) => ReplicaProcess;
+  /** Time and timers; the real ones unless a test passes a controllable clock. */
+  clock?: SupervisorClock;
 }
+
+/** The part of a ChildProcess the supervisor uses (a scripted fake in the unit tests). */
+export interface ReplicaProcess {
+  readonly pid?: number | undefined;
+  kill(signal?: NodeJS.Signals): boolean;
+  send(message: unknown): boolean;
+  on(event: 'message', listener: (message: unknown) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
+}
+
+export interface SupervisorClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const realClock: SupervisorClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout | undefined),
+};
 
 /** Sent by a replica over IPC once it has settled a message (see cli/worker.ts). */
 export const REPLICA_SETTLED_MESSAGE = 'warren:replica-settled';
@@ -45,13 +71,13 @@ export function answerMetricsRequests(registry: Registry, logger: Logger): void 
 
 interface Replica {
   index: number;
-  child: ChildProcess | undefined;
+  child: ReplicaProcess | undefined;
   startedAt: number;
   /** Deaths in a row without a stable run between them. */
   failures: number;
   /** The current child reported a settled message: it was working, not crash-looping. */
   settled: boolean;
-  restartTimer: NodeJS.Timeout | undefined;
+  restartTimer: unknown;
 }
 
 /**
@@ -68,7 +94,8 @@ export class Supervisor {
   private readonly replicas: Replica[] = [];
   private stopping = false;
   private exitCode = 0;
-  private stopTimer: NodeJS.Timeout | undefined;
+  private stopTimer: unknown;
+  private readonly clock: SupervisorClock;
   private resolveDone: (code: number) => void = () => undefined;
   private metricsRequests = 0;
   private readonly metricsWaiters = new Map<string, (metrics: MetricsJson) => void>();
@@ -77,6 +104,7 @@ export class Supervisor {
 
   constructor(private readonly options: SupervisorOptions) {
     this.log = options.logger.child({ component: 'supervisor' });
+    this.clock = options.clock ?? realClock;
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
@@ -97,12 +125,12 @@ export class Supervisor {
       this.stopping = true;
       this.log.info({ signal, running: this.running().length }, 'stopping replicas');
       for (const r of this.replicas) {
-        if (r.restartTimer) clearTimeout(r.restartTimer);
+        if (r.restartTimer !== undefined) this.clock.clearTimeout(r.restartTimer);
         r.restartTimer = undefined;
         r.child?.kill(signal);
       }
       const stopTimeoutMs = this.options.stopTimeoutMs ?? 40_000;
-      this.stopTimer = setTimeout(() => {
+      this.stopTimer = this.clock.setTimeout(() => {
         this.log.warn({ stopTimeoutMs, running: this.running().length }, 'replicas did not stop in time; killing them');
         this.kill();
       }, stopTimeoutMs);
@@ -133,12 +161,12 @@ export class Supervisor {
       (r) =>
         new Promise<MetricsJson | undefined>((resolve) => {
           const id = `${r.index}-${++this.metricsRequests}`;
-          const timer = setTimeout(() => {
+          const timer = this.clock.setTimeout(() => {
             this.metricsWaiters.delete(id);
             resolve(undefined);
           }, timeoutMs);
           this.metricsWaiters.set(id, (metrics) => {
-            clearTimeout(timer);
+            this.clock.clearTimeout(timer);
             this.metricsWaiters.delete(id);
             resolve(metrics);
           });
@@ -154,8 +182,9 @@ export class Supervisor {
 
   private spawn(replica: Replica): void {
     replica.restartTimer = undefined;
-    replica.startedAt = Date.now();
-    const child = spawn(this.options.command, [...this.options.args], {
+    replica.startedAt = this.clock.now();
+    const spawnReplica = this.options.spawnReplica ?? spawn;
+    const child = spawnReplica(this.options.command, [...this.options.args], {
       env: { ...this.options.env, [this.options.replicaEnv]: String(replica.index) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       detached: true,
@@ -165,24 +194,33 @@ export class Supervisor {
     this.log.info({ replica: replica.index, pid: child.pid }, 'replica started');
     child.on('message', (m: unknown) => {
       const msg = m as { type?: unknown; id?: unknown; metrics?: unknown } | null;
-      if (msg?.type === REPLICA_SETTLED_MESSAGE) replica.settled = true;
-      else if (msg?.type === METRICS_REPLY_MESSAGE && typeof msg.id === 'string' && Array.isArray(msg.metrics)) {
+      if (msg?.type === REPLICA_SETTLED_MESSAGE) {
+        // Logged once per child: the line tests and operators wait on before a kill counts as "healthy".
+        if (!replica.settled) this.log.info({ replica: replica.index, pid: child.pid }, 'replica is settling messages');
+        replica.settled = true;
+      } else if (msg?.type === METRICS_REPLY_MESSAGE && typeof msg.id === 'string' && Array.isArray(msg.metrics)) {
         this.metricsWaiters.get(msg.id)?.(msg.metrics as MetricsJson);
       }
     });
-    child.once('error', (err) => {
+    // 'on', not 'once': a child can emit 'error' more than once (a failed spawn, then a failed
+    // IPC send or kill), and an 'error' event without a listener would crash the supervisor.
+    child.on('error', (err) => {
+      if (child.pid !== undefined) {
+        // A failed IPC send or kill of a running (or exiting) replica; its 'exit' still follows.
+        this.log.warn({ err, replica: replica.index, pid: child.pid }, 'replica process error');
+        return;
+      }
       // Spawning itself failed (no 'exit' follows when the process never ran).
-      if (child.pid !== undefined) return;
       this.log.error({ err, replica: replica.index }, 'replica could not be started');
       this.onExit(replica, child, null, null);
     });
     child.once('exit', (code, signal) => this.onExit(replica, child, code, signal));
   }
 
-  private onExit(replica: Replica, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  private onExit(replica: Replica, child: ReplicaProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (replica.child !== child) return;
     replica.child = undefined;
-    const ranMs = Date.now() - replica.startedAt;
+    const ranMs = this.clock.now() - replica.startedAt;
     if (this.stopping) {
       this.log.info({ replica: replica.index, pid: child.pid, code, signal }, 'replica exited');
       if (code !== 0 && code !== null) this.exitCode = this.exitCode || 1;
@@ -202,7 +240,7 @@ export class Supervisor {
     const { initial, max } = this.options.restartDelayMs ?? { initial: 500, max: 30_000 };
     const delayMs = Math.min(initial * 2 ** (replica.failures - 1), max);
     this.log.warn({ replica: replica.index, pid: child.pid, code, signal, ranMs, delayMs }, 'replica exited; restarting');
-    replica.restartTimer = setTimeout(() => this.spawn(replica), delayMs);
+    replica.restartTimer = this.clock.setTimeout(() => this.spawn(replica), delayMs);
   }
 
   private running(): Replica[] {
@@ -211,7 +249,7 @@ export class Supervisor {
 
   private checkDone(): void {
     if (this.stopping && this.running().length === 0) {
-      clearTimeout(this.stopTimer);
+      if (this.stopTimer !== undefined) this.clock.clearTimeout(this.stopTimer);
       this.log.info({ exitCode: this.exitCode }, 'all replicas stopped');
       this.resolveDone(this.exitCode);
     }

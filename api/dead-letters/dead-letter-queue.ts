@@ -1,8 +1,13 @@
-import { once } from 'node:events';
-import amqplib from 'amqplib';
-import { BROKER_DEATH_HEADERS, HEADERS, type Logger } from '../../core/index.ts';
+import type amqplib from 'amqplib';
+import { ConfirmPublisher } from '../../amqp/index.ts';
+import { BROKER_DEATH_HEADERS, copyProperties, HEADERS, type Logger, PublishNotConfirmedError } from '../../core/index.ts';
 import type { CompiledTopology } from '../../topology/index.ts';
-import { type DeadLetter, decodeDeadLetter } from './dead-letter.ts';
+import type { DeadLetter } from './dead-letter.ts';
+import { DeadLetterOperationError } from './errors.ts';
+import { digestOf, type ExportEntries, idOf } from './export-token.ts';
+import { type DeadLetterSource, type HeldMessage, MAX_BROWSE, withHeldMessages } from './session.ts';
+
+export { MAX_BROWSE } from './session.ts';
 
 export interface DeadLetterSelector {
   ids?: readonly string[];
@@ -20,9 +25,26 @@ export interface ReplayOptions {
   onReplayed?: (dl: DeadLetter) => Promise<void>;
 }
 
+/** A dead letter a replay left dead, and why (its origin queue is gone, say). */
+export interface ReplayFailure {
+  requestId: string | undefined;
+  queue: string;
+  reason: string;
+}
+
+export interface ReplayResult {
+  matched: number;
+  replayed: number;
+  failed: ReplayFailure[];
+}
+
 export interface PurgeOptions {
   /** Receives every message before any is removed; must have made it durable when it resolves. */
   exportTo?: (batch: DeadLetter[]) => Promise<void>;
+  /** Only these (id, digest) pairs, from an earlier export; other matches stay. */
+  only?: ExportEntries;
+  /** Called with what was removed, once the removal is applied. */
+  onPurged?: (letters: DeadLetter[]) => Promise<void>;
 }
 
 /** Headers that describe one run of attempts; a replay starts a fresh run but keeps the history. */
@@ -39,18 +61,16 @@ const RESET_HEADERS = [
   ...BROKER_DEATH_HEADERS,
 ];
 
-/** The most messages one operation holds at once (unacknowledged, in memory). */
-export const MAX_BROWSE = 50_000;
-
 /**
- * Operations on dead-letter queues. RabbitMQ has no peek, so browsing consumes with a prefetch as
- * large as the queue and then closes the channel: the broker returns every unacknowledged message
- * to its place (quorum and classic queues keep the order; only x-delivery-count grows). Replay and
- * purge remove a message only after what replaces it is safe (the republish confirmed, the export
- * written), so a crash midway leaves each message dead, replayed, or both, never neither.
+ * Operations on dead-letter queues, each a session that holds the queue's messages (see
+ * session.ts). Replay and purge remove a message only after what replaces it is safe (the
+ * republish routed and confirmed, the export written), so a crash midway leaves each message
+ * dead, replayed, or both, never neither. Operations of one instance run one at a time: two
+ * sessions on one queue would each see only what the other does not hold.
  */
 export class DeadLetterQueues {
-  private readonly sources: Array<{ origin: string; deadQueue: string; deliveryLimit?: number | undefined }>;
+  private readonly sources: DeadLetterSource[];
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly amqpUrl: string,
@@ -62,131 +82,147 @@ export class DeadLetterQueues {
     );
   }
 
-  queues(queue?: string): Array<{ origin: string; deadQueue: string; deliveryLimit?: number | undefined }> {
+  queues(queue?: string): DeadLetterSource[] {
     const found = this.sources.filter((s) => !queue || s.origin === queue || s.deadQueue === queue);
-    if (queue && found.length === 0)
-      throw new Error(`no dead-letter queue for "${queue}" in the topology (known: ${this.sources.map((s) => s.origin).join(', ')})`);
+    if (queue && found.length === 0) {
+      const known = this.sources.map((s) => s.origin).join(', ');
+      throw new DeadLetterOperationError(404, 'QUEUE_NOT_FOUND', `no dead-letter queue for "${queue}" in the topology (known: ${known})`);
+    }
     return found;
   }
 
-  /** Every dead letter that matches, in queue order, without removing or reordering anything. */
-  async list(selector: DeadLetterSelector = { all: true }, limit = MAX_BROWSE): Promise<DeadLetter[]> {
-    const out: DeadLetter[] = [];
-    for (const src of this.queues(selector.queue)) {
-      await this.session(src, async (msgs) => {
-        for (const { dl } of msgs) if (matches(dl, selector) && out.length < limit) out.push(dl);
-        return [];
-      });
-    }
-    return out;
+  /** Reads matching dead letters from their queues (to show one in full, or export), removing nothing. */
+  browse(selector: DeadLetterSelector = { all: true }, limit = MAX_BROWSE): Promise<DeadLetter[]> {
+    return this.exclusive(async () => {
+      const out: DeadLetter[] = [];
+      for (const src of this.queues(selector.queue)) {
+        await this.session(src, async (msgs) => {
+          for (const { dl } of msgs) if (matches(dl, selector) && out.length < limit) out.push(dl);
+          return [];
+        });
+      }
+      return out;
+    });
   }
 
   /** Republishes matching dead letters to their origin queue, then removes them. */
-  async replay(selector: DeadLetterSelector, options: ReplayOptions = {}): Promise<{ matched: number; replayed: number }> {
-    let matched = 0;
-    let replayed = 0;
-    for (const src of this.queues(selector.queue)) {
-      await this.session(src, async (msgs, ch, conn) => {
-        const chosen = msgs.filter((m) => matches(m.dl, selector));
-        matched += chosen.length;
-        if (options.dryRun) return [];
-        const pub = await conn.createConfirmChannel();
-        const gapMs = options.ratePerSecond ? 1000 / options.ratePerSecond : 0;
-        const acked: amqplib.ConsumeMessage[] = [];
-        try {
-          for (const { msg, dl } of chosen) {
-            const started = Date.now();
-            const headers = { ...msg.properties.headers };
-            for (const h of RESET_HEADERS) delete headers[h];
-            headers[HEADERS.replays] = dl.replays + 1;
-            await publishConfirmed(pub, dl.originQueue || src.origin, msg.content, { ...msg.properties, headers, persistent: true });
-            ch.ack(msg);
-            acked.push(msg);
-            replayed++;
-            this.logger.info(
-              { requestId: dl.requestId, queue: dl.originQueue || src.origin, group: dl.fingerprint.id, reason: dl.reason, attempts: dl.attempts },
-              'dead letter replayed',
-            );
-            if (options.onReplayed) await options.onReplayed(dl);
-            options.onProgress?.(replayed, matched);
-            const wait = gapMs - (Date.now() - started);
-            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-          }
-        } finally {
-          await pub.close().catch(() => undefined);
+  replay(selector: DeadLetterSelector, options: ReplayOptions = {}): Promise<ReplayResult> {
+    return this.exclusive(async () => {
+      const result: ReplayResult = { matched: 0, replayed: 0, failed: [] };
+      for (const src of this.queues(selector.queue)) {
+        await this.session(src, async (msgs, conn, ch) => {
+          const chosen = msgs.filter((m) => matches(m.dl, selector));
+          result.matched += chosen.length;
+          if (options.dryRun || chosen.length === 0) return [];
+          return this.replayHeld(chosen, src, conn, ch, result, options);
+        });
+      }
+      return result;
+    });
+  }
+
+  private async replayHeld(
+    chosen: HeldMessage[],
+    src: DeadLetterSource,
+    conn: amqplib.ChannelModel,
+    ch: amqplib.Channel,
+    result: ReplayResult,
+    options: ReplayOptions,
+  ): Promise<amqplib.ConsumeMessage[]> {
+    // Mandatory, one at a time: a copy no queue takes (the origin queue was deleted or renamed)
+    // comes back before its confirm and the publisher fails it as `unroutable`. Without
+    // `mandatory` the default exchange drops it and confirms anyway, and acking the dead letter
+    // then loses it.
+    const confirmCh = await conn.createConfirmChannel();
+    confirmCh.on('error', (err: Error) => this.logger.warn({ err: { message: err.message } }, 'replay channel closed by the broker'));
+    const pub = new ConfirmPublisher({ channels: { current: confirmCh, blocked: false }, timeoutMs: REPLAY_CONFIRM_MS, logger: this.logger });
+    const gapMs = options.ratePerSecond ? 1000 / options.ratePerSecond : 0;
+    const acked: amqplib.ConsumeMessage[] = [];
+    try {
+      for (const { msg, dl } of chosen) {
+        const started = Date.now();
+        const queue = dl.originQueue || src.origin;
+        const headers: Record<string, unknown> = { ...msg.properties.headers };
+        for (const h of RESET_HEADERS) delete headers[h];
+        headers[HEADERS.replays] = dl.replays + 1;
+        const log = { requestId: dl.requestId, queue, group: dl.fingerprint.id, reason: dl.reason };
+        const props = { ...copyProperties(msg.properties, headers), mandatory: true };
+        if (await routed(pub.publish({ exchange: '', routingKey: queue, content: msg.content, options: props }))) {
+          ch.ack(msg);
+          acked.push(msg);
+          result.replayed++;
+          this.logger.info({ ...log, attempts: dl.attempts }, 'dead letter replayed');
+          if (options.onReplayed) await options.onReplayed(dl);
+        } else {
+          // Left unacked: it goes back to the dead-letter queue when the session closes.
+          result.failed.push({ requestId: idOf(dl), queue, reason: `origin queue "${queue}" does not exist; the dead letter stays dead` });
+          this.logger.warn(log, 'dead letter not replayed: its origin queue does not exist');
         }
-        return acked;
-      });
+        options.onProgress?.(result.replayed + result.failed.length, result.matched);
+        const wait = gapMs - (Date.now() - started);
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+    } finally {
+      pub.close();
+      await confirmCh.close().catch(() => undefined);
     }
-    return { matched, replayed };
+    return acked;
   }
 
   /** Removes matching dead letters, after handing them all to `exportTo` when given. */
-  async purge(selector: DeadLetterSelector, options: PurgeOptions = {}): Promise<{ purged: number }> {
-    let purged = 0;
-    for (const src of this.queues(selector.queue)) {
-      await this.session(src, async (msgs, ch) => {
-        const chosen = msgs.filter((m) => matches(m.dl, selector));
-        if (chosen.length === 0) return [];
-        if (options.exportTo) await options.exportTo(chosen.map((c) => c.dl));
-        for (const { msg, dl } of chosen) {
-          ch.ack(msg);
-          purged++;
-          this.logger.info({ requestId: dl.requestId, queue: dl.originQueue || src.origin, group: dl.fingerprint.id, reason: dl.reason }, 'dead letter purged');
-        }
-        return chosen.map((c) => c.msg);
-      });
-    }
-    return { purged };
+  purge(selector: DeadLetterSelector, options: PurgeOptions = {}): Promise<{ purged: number }> {
+    const only = options.only ? new Map(options.only) : undefined;
+    return this.exclusive(async () => {
+      let purged = 0;
+      for (const src of this.queues(selector.queue)) {
+        let removed: DeadLetter[] = [];
+        await this.session(src, async (msgs, _conn, ch) => {
+          const chosen = msgs.filter((m) => matches(m.dl, selector) && (!only || only.get(idOf(m.dl) ?? '') === digestOf(m.dl)));
+          if (chosen.length === 0) return [];
+          if (options.exportTo) await options.exportTo(chosen.map((c) => c.dl));
+          for (const { msg, dl } of chosen) {
+            ch.ack(msg);
+            this.logger.info(
+              { requestId: dl.requestId, queue: dl.originQueue || src.origin, group: dl.fingerprint.id, reason: dl.reason },
+              'dead letter purged',
+            );
+          }
+          removed = chosen.map((c) => c.dl);
+          return chosen.map((c) => c.msg);
+        });
+        // The session returned, so the broker applied the acks: only now is the purge a fact.
+        purged += removed.length;
+        if (removed.length > 0 && options.onPurged) await options.onPurged(removed);
+      }
+      return { purged };
+    });
   }
 
-  /**
-   * Holds every message of a queue unacknowledged (up to MAX_BROWSE), lets `work` ack some, then
-   * closes the channel so the broker returns the rest in their order.
-   */
-  private async session(
-    src: { deadQueue: string; origin: string; deliveryLimit?: number | undefined },
-    work: (msgs: Array<{ msg: amqplib.ConsumeMessage; dl: DeadLetter }>, ch: amqplib.Channel, conn: amqplib.ChannelModel) => Promise<amqplib.ConsumeMessage[]>,
+  private session(
+    src: DeadLetterSource,
+    work: (msgs: HeldMessage[], conn: amqplib.ChannelModel, ch: amqplib.Channel) => Promise<amqplib.ConsumeMessage[]>,
   ): Promise<void> {
-    const conn = await amqplib.connect(this.amqpUrl);
-    try {
-      const ch = await conn.createChannel();
-      const queue = src.deadQueue;
-      const { messageCount } = await ch.checkQueue(queue);
-      const want = Math.min(messageCount, MAX_BROWSE);
-      const msgs: Array<{ msg: amqplib.ConsumeMessage; dl: DeadLetter }> = [];
-      if (want > 0) {
-        await ch.prefetch(want);
-        let resolveAll: () => void = () => undefined;
-        const all = new Promise<void>((r) => {
-          resolveAll = r;
-        });
-        // Messages published while we read are not waited for; an idle gap ends the read.
-        let idle: NodeJS.Timeout | undefined;
-        const armIdle = () => {
-          clearTimeout(idle);
-          idle = setTimeout(resolveAll, 1000);
-        };
-        armIdle();
-        const { consumerTag } = await ch.consume(queue, (msg) => {
-          if (!msg) return;
-          msgs.push({ msg, dl: decodeDeadLetter(msg, src.origin, src.deliveryLimit) });
-          if (msgs.length >= want) resolveAll();
-          else armIdle();
-        });
-        await all;
-        clearTimeout(idle);
-        await ch.cancel(consumerTag);
-      }
-      const acked = await work(msgs, ch, conn);
-      // A synchronous round trip on this channel before closing it: measured on RabbitMQ 3.10
-      // quorum queues, acks written just before channel.close are partly dropped under load and
-      // the "removed" messages come back (34 of 300 acks applied); after a round trip, all are.
-      if (acked.length > 0) await ch.checkQueue(queue);
-      await ch.close();
-    } finally {
-      await conn.close().catch(() => undefined);
-    }
+    return withHeldMessages(this.amqpUrl, src, this.logger, work);
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+}
+
+/** How long one replayed message may wait for its confirm. */
+const REPLAY_CONFIRM_MS = 10_000;
+
+/** True once confirmed, false when it came back unroutable; other failures end the replay. */
+async function routed(publish: Promise<void>): Promise<boolean> {
+  try {
+    await publish;
+    return true;
+  } catch (err) {
+    if (err instanceof PublishNotConfirmedError && err.reason === 'unroutable') return false;
+    throw err;
   }
 }
 
@@ -194,13 +230,4 @@ export function matches(dl: DeadLetter, s: DeadLetterSelector): boolean {
   if (s.ids && s.ids.length > 0 && !(dl.requestId && s.ids.includes(dl.requestId)) && !(dl.messageId && s.ids.includes(dl.messageId))) return false;
   if (s.group && dl.fingerprint.id !== s.group) return false;
   return Boolean(s.all || (s.ids && s.ids.length > 0) || s.group);
-}
-
-async function publishConfirmed(ch: amqplib.ConfirmChannel, queue: string, body: Buffer, options: amqplib.Options.Publish): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const ok = ch.sendToQueue(queue, body, options, (err) =>
-      err ? reject(new Error(`broker did not confirm the replay to ${queue}`, { cause: err })) : resolve(),
-    );
-    if (!ok) void once(ch, 'drain');
-  });
 }

@@ -69,3 +69,18 @@ export function decodeDeadLetter(
     body: msg.content,
   };
 }
+
+/**
+ * What the store keeps of a dead letter to list and group it without reading its queue. The
+ * dead-event copy carries the same headers as the dead letter, so the store's group ids are the
+ * ones a queue read computes (`--group` works on both).
+ */
+export function deadLetterFacts(msg: { properties: { headers?: Record<string, unknown>; messageId?: unknown; correlationId?: unknown }; content: Buffer }): {
+  group: string;
+  originQueue: string | undefined;
+  firstFailure: string | undefined;
+  deadAt: string | undefined;
+} {
+  const dl = decodeDeadLetter(msg);
+  return { group: dl.fingerprint.id, originQueue: dl.originQueue || undefined, firstFailure: dl.firstFailure, deadAt: dl.deadAt };
+}

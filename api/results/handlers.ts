@@ -1,7 +1,8 @@
 import type { ConsumeMessage } from 'amqplib';
 import { decodeRequest, decodeResult, errorCode, isPermanent, type Logger, requestIdOf } from '../../core/index.ts';
+import { deadLetterFacts } from '../dead-letters/dead-letter.ts';
 import type { ApiMetrics } from '../metrics.ts';
-import type { ResultStore } from '../store/result-store.ts';
+import type { DeadInfo, ResultStore } from '../store/result-store.ts';
 import { decodeDeadEvent } from './dead-event.ts';
 
 /**
@@ -54,12 +55,33 @@ export function createDeadEventHandler(
       log.warn({ reason: info.reason, deliveryTag: msg.fields.deliveryTag }, 'dead event without a requestId; nothing to store');
       return;
     }
-    const stored = await store.recordDead(requestId, info);
+    const facts = deadLetterFacts(msg);
+    let stored: boolean;
+    try {
+      stored = await store.recordDead(requestId, { ...info, ...facts });
+    } catch (err) {
+      if (!isPermanent(err)) throw err;
+      // The store refused the event's text (a header holding \u0000, which jsonb refuses): the
+      // request must still end dead, so it is recorded with fixed words instead of being acked
+      // and left queued for ever.
+      stored = await store.recordDead(requestId, { ...storableDeadInfo(info), group: facts.group });
+      log.warn({ requestId, code: errorCode(err) }, 'dead event details not storable; request marked dead without them');
+    }
     if (stored && metrics) metrics.outcomeStored('dead', acceptedAtOf(msg.content));
     log.info(
       { requestId, reason: info.reason, code: info.code, attempts: info.attempts, stored },
       stored ? 'request dead' : 'dead event for a done request ignored',
     );
+  };
+}
+
+/** The reason when it is one of the plain words Warren and the broker use, and no free text. */
+function storableDeadInfo(info: DeadInfo): DeadInfo {
+  return {
+    reason: /^[a-z][a-z0-9-]{0,63}$/.test(info.reason) ? info.reason : 'unknown',
+    code: 'DEAD_EVENT_NOT_STORABLE',
+    message: "the store refused the dead event's error text",
+    attempts: info.attempts,
   };
 }
 

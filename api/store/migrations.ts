@@ -41,6 +41,28 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 3,
+    name: 'retention indexes',
+    statements: [
+      // The sweep deletes ended requests by age, and idempotency keys by age of first use.
+      `CREATE INDEX IF NOT EXISTS requests_ended_updated_at ON requests (updated_at) WHERE status IN ('done', 'dead')`,
+      'CREATE INDEX IF NOT EXISTS idempotency_keys_created_at ON idempotency_keys (created_at)',
+    ],
+  },
+  {
+    version: 4,
+    name: 'dead-letter facts',
+    statements: [
+      `ALTER TABLE requests
+        ADD COLUMN dead_group text,
+        ADD COLUMN dead_queue text,
+        ADD COLUMN dead_first_failure timestamptz,
+        ADD COLUMN dead_at timestamptz,
+        ADD COLUMN purged_at timestamptz`,
+      `CREATE INDEX requests_dead_group ON requests (dead_group) WHERE status = 'dead'`,
+    ],
+  },
 ];
 
 /**

@@ -2,7 +2,7 @@ import type { Logger } from '../../core/index.ts';
 import { migrate } from './migrations.ts';
 import { openPgClient } from './pg-client.ts';
 import { openPgliteClient } from './pglite-client.ts';
-import type { ResultStore } from './result-store.ts';
+import type { ResultStore, StoreRetention } from './result-store.ts';
 import type { SqlClient } from './sql-client.ts';
 import { SqlResultStore } from './sql-store.ts';
 
@@ -12,6 +12,10 @@ export interface OpenStoreOptions {
   databaseSchema?: string | undefined;
   dataDir: string;
   logger: Logger;
+  /** Defaults: core's DEFAULT_RETENTION (ended requests 7 days, idempotency keys 24 hours, sweep every 10 minutes). */
+  retention?: Partial<StoreRetention> | undefined;
+  /** For tests: the clock retention cutoffs are computed from. */
+  clock?: () => number;
 }
 
 /** Opens the configured store and brings its schema up to date. */
@@ -27,5 +31,9 @@ export async function openResultStore(options: OpenStoreOptions): Promise<Result
     await client.close().catch((closeErr: unknown) => log.warn({ err: closeErr }, 'store close failed'));
     throw err;
   }
-  return new SqlResultStore(client);
+  return new SqlResultStore(client, {
+    retention: options.retention,
+    ...(options.clock ? { clock: options.clock } : {}),
+    onSweepError: (err) => log.warn({ err }, 'store retention sweep failed; retrying at the next interval'),
+  });
 }

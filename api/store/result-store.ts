@@ -1,3 +1,5 @@
+import type { RetentionSettings } from '../../core/index.ts';
+
 /**
  * What the API records about each request, and the one interface both stores (embedded PGlite,
  * PostgreSQL) implement with the same schema and SQL.
@@ -15,6 +17,52 @@ export interface DeadInfo {
   code?: string | undefined;
   message?: string | undefined;
   attempts?: number | undefined;
+  /** The failure fingerprint (api/dead-letters/fingerprint.ts), to group dead letters by cause. */
+  group?: string | undefined;
+  /** The queue the message died in. */
+  originQueue?: string | undefined;
+  /** ISO times: the first failure of its last run of attempts, and when it was dead-lettered. */
+  firstFailure?: string | undefined;
+  deadAt?: string | undefined;
+}
+
+/** A dead request as the store knows it: what the failure console lists without reading a queue. */
+export interface DeadLetterRecord {
+  requestId: string;
+  /** dead, or queued/done once replayed (a group's history keeps them). */
+  status: RequestStatus;
+  reason: string | undefined;
+  code: string | undefined;
+  message: string | undefined;
+  attempts: number | undefined;
+  group: string | undefined;
+  originQueue: string | undefined;
+  firstFailure: string | undefined;
+  deadAt: string | undefined;
+  updatedAt: string;
+}
+
+/** One failure fingerprint's dead requests, counted by the store. */
+export interface DeadGroupRecord {
+  group: string;
+  count: number;
+  reason: string | undefined;
+  /** One error message of the group (the members differ only in masked parts). */
+  message: string | undefined;
+  queues: string[];
+  firstFailure: string | undefined;
+  lastFailure: string | undefined;
+  example: string;
+}
+
+export interface DeadLetterQuery {
+  group?: string | undefined;
+  queue?: string | undefined;
+  /** A requestId, or its beginning. */
+  requestId?: string | undefined;
+  /** Also requests of the group that were replayed since (queued or done). */
+  includeReplayed?: boolean | undefined;
+  limit: number;
 }
 
 export interface RequestRecord {
@@ -54,6 +102,21 @@ export interface ClaimInput {
   staleMs: number;
 }
 
+/**
+ * How long the store keeps what it no longer needs (core's RetentionSettings, read from
+ * REQUEST_RETENTION, IDEMPOTENCY_KEY_TTL, STORE_SWEEP_INTERVAL). Rows of requests that ended
+ * (done or dead) are deleted once unchanged for `requestsMs` (0: kept for ever); an
+ * Idempotency-Key is remembered for `idempotencyKeysMs` after its first use, after which the same
+ * key starts a new request and the sweep deletes it; a store sweeps every `sweepIntervalMs` (0:
+ * never). Queued rows are never deleted: their request has not ended.
+ */
+export type StoreRetention = RetentionSettings;
+
+export interface PurgeCounts {
+  requests: number;
+  idempotencyKeys: number;
+}
+
 export interface ResultStore {
   /** Records a published request as queued, unless a row exists (never downgrades). */
   accept(requestId: string, options?: { idempotencyKey?: string }): Promise<void>;
@@ -70,6 +133,13 @@ export interface ResultStore {
   markQueued(requestId: string): Promise<boolean>;
   get(requestId: string): Promise<RequestRecord | undefined>;
 
+  /** Dead requests (not purged), newest first: browsing dead letters without touching a queue. */
+  listDead(query: DeadLetterQuery): Promise<DeadLetterRecord[]>;
+  /** Dead requests (not purged) counted by failure fingerprint, largest group first. */
+  deadGroups(query?: { queue?: string | undefined }): Promise<DeadGroupRecord[]>;
+  /** Marks dead requests whose dead letters were purged; they leave the lists. Returns how many. */
+  markPurged(requestIds: readonly string[]): Promise<number>;
+
   claimIdempotencyKey(input: ClaimInput): Promise<IdempotencyClaim>;
   /**
    * Gives a key back after a failed publish. `keepRequestId` (after a timeout, when the message
@@ -77,6 +147,9 @@ export interface ResultStore {
    * retry collapses onto the request that may already be processing; otherwise the key is freed.
    */
   releaseIdempotencyKey(key: string, requestId: string, keepRequestId: boolean): Promise<void>;
+
+  /** Deletes ended requests and idempotency keys past their retention (see StoreRetention). */
+  purgeExpired(): Promise<PurgeCounts>;
 
   /** Throws when the store cannot answer. */
   ping(): Promise<void>;

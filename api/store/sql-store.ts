@@ -1,7 +1,22 @@
 import { PermanentError } from '../../core/index.ts';
 import { StoreUnavailableError } from '../errors.ts';
+import { deadGroups, listDead, markPurged, timeParam } from './dead-letter-queries.ts';
 import { GroupCommit } from './group-commit.ts';
-import type { ClaimInput, DeadInfo, IdempotencyClaim, RequestRecord, RequestStatus, ResultInput, ResultStore } from './result-store.ts';
+import type {
+  ClaimInput,
+  DeadGroupRecord,
+  DeadInfo,
+  DeadLetterQuery,
+  DeadLetterRecord,
+  IdempotencyClaim,
+  PurgeCounts,
+  RequestRecord,
+  RequestStatus,
+  ResultInput,
+  ResultStore,
+  StoreRetention,
+} from './result-store.ts';
+import { keyCutoff, purgeExpired, retentionWith, startSweeper } from './retention.ts';
 import { type SqlClient, sqlStateOf } from './sql-client.ts';
 
 interface RequestRow {
@@ -18,6 +33,15 @@ interface KeyRow {
   request_id: string;
   fingerprint: string;
   state: 'pending' | 'accepted' | 'released';
+  expired: boolean;
+}
+
+export interface SqlStoreOptions {
+  retention?: Partial<StoreRetention> | undefined;
+  /** Milliseconds since the epoch; retention cutoffs are computed from it (a test clock). */
+  clock?: () => number;
+  /** A sweep that failed (it runs again at the next interval). */
+  onSweepError?: (err: unknown) => void;
 }
 
 /**
@@ -29,9 +53,15 @@ export class SqlResultStore implements ResultStore {
   private readonly accepts: GroupCommit<string>;
   private readonly forgets: GroupCommit<string>;
   private readonly results: GroupCommit<ResultInput, boolean | Error>;
+  private readonly retention: StoreRetention;
+  private readonly clock: () => number;
+  private readonly stopSweeper: () => void;
 
-  constructor(db: SqlClient) {
+  constructor(db: SqlClient, options: SqlStoreOptions = {}) {
     this.db = db;
+    this.retention = retentionWith(options.retention);
+    this.clock = options.clock ?? Date.now;
+    this.stopSweeper = startSweeper(() => this.purgeExpired(), this.retention.sweepIntervalMs, options.onSweepError ?? (() => {}));
     /** One statement per batch of requestIds, given as the text[] $1. */
     const byIds = (sql: string) => new GroupCommit<string>((ids) => this.db.query(sql, [ids]).then(() => ids.map(() => undefined)));
     this.accepts = byIds(`INSERT INTO requests (request_id, status) SELECT DISTINCT unnest($1::text[]), 'queued' ON CONFLICT (request_id) DO NOTHING`);
@@ -122,12 +152,22 @@ export class SqlResultStore implements ResultStore {
     const error = { reason: info.reason, ...(info.code ? { code: info.code } : {}), ...(info.message ? { message: info.message } : {}) };
     const rows = await this.run(() =>
       this.db.query(
-        `INSERT INTO requests (request_id, status, error, attempts) VALUES ($1, 'dead', $2::jsonb, $3)
+        `INSERT INTO requests (request_id, status, error, attempts, dead_group, dead_queue, dead_first_failure, dead_at)
+         VALUES ($1, 'dead', $2::jsonb, $3, $4, $5, $6::timestamptz, COALESCE($7::timestamptz, now()))
          ON CONFLICT (request_id) DO UPDATE
-           SET status = 'dead', error = EXCLUDED.error, attempts = EXCLUDED.attempts, updated_at = now()
+           SET status = 'dead', error = EXCLUDED.error, attempts = EXCLUDED.attempts, updated_at = now(), dead_group = EXCLUDED.dead_group,
+             dead_queue = EXCLUDED.dead_queue, dead_first_failure = EXCLUDED.dead_first_failure, dead_at = EXCLUDED.dead_at, purged_at = NULL
            WHERE requests.status <> 'done'
          RETURNING request_id`,
-        [requestId, JSON.stringify(error), info.attempts ?? null],
+        [
+          requestId,
+          JSON.stringify(error),
+          info.attempts ?? null,
+          info.group ?? null,
+          info.originQueue ?? null,
+          timeParam(info.firstFailure),
+          timeParam(info.deadAt),
+        ],
       ),
     );
     return rows.length > 0;
@@ -150,6 +190,18 @@ export class SqlResultStore implements ResultStore {
     return row ? toRecord(row) : undefined;
   }
 
+  listDead(query: DeadLetterQuery): Promise<DeadLetterRecord[]> {
+    return this.run(() => listDead(this.db, query));
+  }
+
+  deadGroups(query?: { queue?: string | undefined }): Promise<DeadGroupRecord[]> {
+    return this.run(() => deadGroups(this.db, query));
+  }
+
+  markPurged(requestIds: readonly string[]): Promise<number> {
+    return this.run(() => markPurged(this.db, requestIds));
+  }
+
   async claimIdempotencyKey(input: ClaimInput): Promise<IdempotencyClaim> {
     return this.run(async () => {
       // Two rounds at most: a row freed between our INSERT and SELECT is claimed on the second.
@@ -160,8 +212,24 @@ export class SqlResultStore implements ResultStore {
           [input.key, input.requestId, input.fingerprint],
         );
         if (inserted[0]) return { kind: 'owner', requestId: inserted[0].request_id };
-        const existing = (await this.db.query<KeyRow>('SELECT request_id, fingerprint, state FROM idempotency_keys WHERE key = $1', [input.key]))[0];
+        const expiredBefore = keyCutoff(this.retention, this.clock());
+        const existing = (
+          await this.db.query<KeyRow>('SELECT request_id, fingerprint, state, created_at < $2::timestamptz AS expired FROM idempotency_keys WHERE key = $1', [
+            input.key,
+            expiredBefore,
+          ])
+        )[0];
         if (!existing) continue;
+        if (existing.expired) {
+          // Past its window the key is forgotten: it starts a new request, whatever its old body.
+          const renewed = await this.db.query<{ request_id: string }>(
+            `UPDATE idempotency_keys SET request_id = $2, fingerprint = $3, state = 'pending', created_at = now(), updated_at = now()
+             WHERE key = $1 AND created_at < $4::timestamptz RETURNING request_id`,
+            [input.key, input.requestId, input.fingerprint, expiredBefore],
+          );
+          if (renewed[0]) return { kind: 'owner', requestId: renewed[0].request_id };
+          continue;
+        }
         if (existing.fingerprint !== input.fingerprint) return { kind: 'mismatch' };
         if (existing.state === 'accepted') return { kind: 'accepted', requestId: existing.request_id };
         const taken = await this.db.query<{ request_id: string }>(
@@ -188,11 +256,16 @@ export class SqlResultStore implements ResultStore {
     );
   }
 
+  purgeExpired(): Promise<PurgeCounts> {
+    return this.run(() => purgeExpired(this.db, this.retention, this.clock()));
+  }
+
   async ping(): Promise<void> {
     await this.run(() => this.db.query('SELECT 1 AS ok'));
   }
 
   close(): Promise<void> {
+    this.stopSweeper();
     return this.db.close();
   }
 

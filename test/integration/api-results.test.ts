@@ -1,10 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
 import pg from 'pg';
+import { pino } from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ApiServer, readApiConfig } from '../../api/index.ts';
-import { createLogger } from '../../core/index.ts';
 import { applyTopology, DEFAULT_REQUESTS_QUEUE, DEFAULT_RESULTS_QUEUE, loadCompiledTopology, routesFor } from '../../topology/index.ts';
 import { createTestVhost, type TestVhost, waitFor, within } from '../helpers/broker.ts';
 
@@ -13,7 +13,20 @@ import { createTestVhost, type TestVhost, waitFor, within } from '../helpers/bro
  * API replicas share one PostgreSQL store. Results and dead letters are published here the way
  * the worker and the broker publish them.
  */
-const logger = createLogger({ name: 'test', level: process.env.LOG_LEVEL ?? 'silent' });
+// The replicas' log lines, kept so a test can wait for "this message was handled" before it
+// checks that nothing changed (a sleep would pass when the handling is wrong but slow).
+const logLines: Array<{ msg?: string; requestId?: string }> = [];
+const logger = pino(
+  { name: 'test', level: 'info' },
+  {
+    write(line: string) {
+      logLines.push(JSON.parse(line) as { msg?: string; requestId?: string });
+      if (process.env.LOG_LEVEL) process.stdout.write(line);
+    },
+  },
+);
+/** Log lines with this message (and requestId, when given). */
+const logged = (msg: string, requestId?: string) => logLines.filter((l) => l.msg === msg && (requestId === undefined || l.requestId === requestId)).length;
 const PG_URL = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
 const schema = `warren_test_${randomBytes(4).toString('hex')}`;
 const compiled = loadCompiledTopology();
@@ -110,9 +123,9 @@ test('duplicate result deliveries leave one row and the first result', async () 
   await waitStatus(requestId, 'done');
   await publishResult(requestId, 'second');
   await publishResult(requestId, 'first');
-  await waitFor('results queue drained', async () => ((await ch.checkQueue(DEFAULT_RESULTS_QUEUE)).messageCount === 0 ? true : undefined));
-  // Both replicas consume; give the duplicates time to be stored (or not).
-  await new Promise((r) => setTimeout(r, 300));
+  // Both replicas consume: wait until both later deliveries went through the store.
+  const handled = () => logged('result stored', requestId) + logged('duplicate result ignored', requestId);
+  await waitFor('both duplicate results handled by a replica', () => (handled() >= 3 ? true : undefined));
   const rows = await db.query(`SELECT count(*)::int AS n FROM "${schema}".requests WHERE request_id = $1`, [requestId]);
   assert.is(rows.rows[0].n, 1);
   assert.is((await get(requestId))?.result, 'first');
@@ -137,17 +150,31 @@ test('done is final: a later dead event does not change it', async () => {
   await publishResult(requestId, 'ok');
   await waitStatus(requestId, 'done');
   await publishDead(Buffer.from(JSON.stringify({ requestId, data: 1 })), { messageId: requestId, headers: { 'x-warren-reason': 'timeout' } });
-  await waitFor('dead events drained', async () => ((await ch.checkQueue(eventsQueue)).messageCount === 0 ? true : undefined));
-  await new Promise((r) => setTimeout(r, 300));
+  const handled = () => logged('request dead', requestId) + logged('dead event for a done request ignored', requestId);
+  await waitFor('the late dead event handled by a replica', () => (handled() >= 1 ? true : undefined));
   assert.is((await get(requestId))?.status, 'done');
+  await drain(requests.deadLetter?.queue as string);
+});
+
+test('a dead event whose error text the store refuses (\\u0000) still makes the request dead', async () => {
+  const { requestId } = await post('nul-in-error');
+  await publishDead(Buffer.from(JSON.stringify({ requestId, data: 'nul-in-error' })), {
+    messageId: requestId,
+    correlationId: requestId,
+    headers: { 'x-warren-reason': 'permanent', 'x-warren-error-code': 'E_NUL', 'x-warren-error-message': 'bad\u0000byte', 'x-warren-attempts': 1 },
+  });
+  const r = await waitStatus(requestId, 'dead');
+  assert.equal(r.error, { reason: 'permanent', code: 'DEAD_EVENT_NOT_STORABLE', message: "the store refused the dead event's error text" });
+  assert.is(r.attempts, 1);
   await drain(requests.deadLetter?.queue as string);
 });
 
 test('a dead event without any requestId is acked and stores nothing', async () => {
   const before = await db.query(`SELECT count(*)::int AS n FROM "${schema}".requests`);
+  const seen = logged('dead event without a requestId; nothing to store');
   await publishDead(Buffer.from('{not json'), { headers: { 'x-warren-reason': 'malformed' } });
+  await waitFor('the dead event without a requestId handled', () => (logged('dead event without a requestId; nothing to store') > seen ? true : undefined));
   await waitFor('dead events drained', async () => ((await ch.checkQueue(eventsQueue)).messageCount === 0 ? true : undefined));
-  await new Promise((r) => setTimeout(r, 300));
   const after = await db.query(`SELECT count(*)::int AS n FROM "${schema}".requests`);
   assert.is(after.rows[0].n, before.rows[0].n);
   await drain(requests.deadLetter?.queue as string);

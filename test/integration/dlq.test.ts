@@ -1,8 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqplib from 'amqplib';
+import pg from 'pg';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HEADERS } from '../../core/index.ts';
@@ -17,6 +18,10 @@ import { killAll, ROOT, runWarren, startApi, startWarren, type WarrenProcess } f
 const TOPOLOGY = join(ROOT, 'test/fixtures/worker-topology.yaml');
 const DEAD_QUEUE = 'processing.requests.dead';
 const TOKEN = 'test-admin-token-0123456789';
+// PostgreSQL, shared by the API and the CLI (as API replicas would share it): the CLI browses the
+// store while the API runs. A schema of its own, dropped after.
+const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+const SCHEMA = `warren_dlq_${randomBytes(4).toString('hex')}`;
 let vh: TestVhost;
 let dir: string;
 let api: (WarrenProcess & { base: string }) | undefined;
@@ -58,7 +63,16 @@ test.before(
   loud(async () => {
     vh = await within(10_000, 'vhost', createTestVhost('dlq'));
     dir = mkdtempSync(join(tmpdir(), 'warren-dlq-'));
-    env = { AMQP_URL: vh.url, AMQP_MANAGEMENT_URL: vh.managementUrl, TOPOLOGY, DATA_DIR: dir, ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'warn' };
+    env = {
+      AMQP_URL: vh.url,
+      AMQP_MANAGEMENT_URL: vh.managementUrl,
+      TOPOLOGY,
+      DATA_DIR: dir,
+      ADMIN_TOKEN: TOKEN,
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: PG_URL,
+      DATABASE_SCHEMA: SCHEMA,
+    };
     await applyTopology({ amqpUrl: vh.url, managementUrl: vh.managementUrl, compiled: loadCompiledTopology(TOPOLOGY) });
     api = await startApi(env);
 
@@ -103,15 +117,18 @@ test.after(async () => {
   killAll();
   await vh?.cleanup();
   rmSync(dir, { recursive: true, force: true });
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  await c.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`);
+  await c.end();
 });
 
-test('list and stats leave the count and the order unchanged', async () => {
-  const first = (await dlq(['list', '--limit', '5000'])) as Listed;
+test('list and stats come from the store and leave the queue untouched (count, order, delivery count)', async () => {
+  const queueOrder = [...ids.a, ...ids.b, ...ids.c].sort((x, y) => Number(x.split('-')[1]) - Number(y.split('-')[1]));
+  const first = (await dlq(['list', '--limit', '5000'])) as Listed & { source: string };
+  assert.is(first.source, 'store');
   assert.is(first.count, 1000);
-  assert.equal(
-    first.deadLetters.map((d) => d.requestId),
-    [...ids.a, ...ids.b, ...ids.c].sort((x, y) => Number(x.split('-')[1]) - Number(y.split('-')[1])),
-  );
+  assert.equal(first.deadLetters.map((d) => d.requestId).sort(), [...queueOrder].sort());
   const stats = (await dlq(['stats'])) as { total: number; groups: Array<{ group: string; count: number; reason: string; pattern: string }> };
   assert.is(stats.total, 1000);
   const byReason = new Map(stats.groups.map((g) => [g.reason, g]));
@@ -125,12 +142,28 @@ test('list and stats leave the count and the order unchanged', async () => {
   groups.a = byReason.get('max-attempts')?.group ?? '';
   groups.b = byReason.get('malformed')?.group ?? '';
   groups.c = byReason.get('permanent')?.group ?? '';
-  assert.is(await settledDeadCount(1000), 1000);
-  const again = (await dlq(['list', '--limit', '5000'])) as Listed;
+  // The queue, read directly: all 1,000 in publish order, none ever delivered by the browsing.
+  const conn = await amqplib.connect(vh.url);
+  const ch = await conn.createChannel();
+  await ch.prefetch(1000);
+  const seen: Array<{ id: unknown; deliveries: unknown }> = [];
+  await new Promise<void>((resolve) => {
+    void ch.consume(DEAD_QUEUE, (m) => {
+      if (!m) return;
+      seen.push({ id: m.properties.messageId, deliveries: m.properties.headers?.['x-delivery-count'] ?? 0 });
+      if (seen.length === 1000) resolve();
+    });
+  });
+  await conn.close();
   assert.equal(
-    again.deadLetters.map((d) => d.requestId),
-    first.deadLetters.map((d) => d.requestId),
+    seen.map((m) => m.id),
+    queueOrder,
   );
+  assert.ok(
+    seen.every((m) => m.deliveries === 0),
+    'browsing delivered none of them',
+  );
+  assert.is(await settledDeadCount(1000), 1000);
   const show = (await dlq(['show', ids.c[0] as string])) as { reason: string; errorMessage: string; body: { data: string } };
   assert.is(show.reason, 'permanent');
   assert.match(show.errorMessage, /card ending \d+ declined/);
@@ -152,7 +185,7 @@ test('the admin routes refuse without the token and answer with it', async () =>
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
     body: JSON.stringify({ ids: [one] }),
   });
-  assert.equal(await replay.json(), { matched: 1, replayed: 1, dryRun: false });
+  assert.equal(await replay.json(), { matched: 1, replayed: 1, failed: [], dryRun: false });
   assert.is((await statusOf(one)).status, 'queued');
 });
 
@@ -177,8 +210,15 @@ test('replay of one group moves exactly that group, and it ends done', async () 
 });
 
 test('a replay killed midway loses nothing: every message is dead, replayed, or both', async () => {
-  const proc = startWarren(['dlq', 'replay', '--group', groups.c, '--rate', '100'], env);
-  await new Promise((r) => setTimeout(r, 2500));
+  // LOG_LEVEL=info: one line per replayed message on stderr, the progress the kill waits for.
+  const proc = startWarren(['dlq', 'replay', '--group', groups.c, '--rate', '50'], { ...env, LOG_LEVEL: 'info' });
+  const replayedLines = () =>
+    proc
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"dead letter replayed"')).length;
+  // Killed once 10 of the 300 went (about 6 s before it would finish at 50/s), not after a fixed time.
+  await waitFor('10 dead letters replayed by the process about to be killed', () => (replayedLines() >= 10 ? true : undefined), 60_000, 20);
   proc.proc.kill('SIGKILL');
   await proc.stop();
   const stillDead = new Set(((await dlq(['list', '--limit', '5000'])) as Listed).deadLetters.map((d) => d.requestId));

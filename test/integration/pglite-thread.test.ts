@@ -92,22 +92,24 @@ s('a query issued while a transaction is open waits for it, and sees its commit'
   const gate = new Promise<void>((r) => {
     release = r;
   });
-  let inserted = () => {};
-  const insertedP = new Promise<void>((r) => {
+  let inserted: (t: { query: (sql: string) => Promise<unknown> }) => void = () => {};
+  const insertedP = new Promise<{ query: (sql: string) => Promise<unknown> }>((r) => {
     inserted = r;
   });
   const tx = db(ctx).transaction(async (t) => {
     await t.query(`INSERT INTO t VALUES ('e', 6)`);
-    inserted();
+    inserted(t);
     await gate;
   });
-  await insertedP;
+  const inTx = await insertedP;
   const outside = db(ctx).query<{ n: number }>(`SELECT n FROM t WHERE k = 'e'`);
   let answered = false;
   void outside.then(() => {
     answered = true;
   });
-  await new Promise((r) => setTimeout(r, 200));
+  // Proof the thread moved on: a query inside the transaction, sent after the outside one, is
+  // answered. Had the outside query not waited for the transaction, it would have been answered first.
+  await inTx.query('SELECT 1');
   assert.is(answered, false, 'the outside query ran inside the open transaction');
   release();
   await tx;

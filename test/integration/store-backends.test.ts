@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { suite, type Test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { openResultStore, type ResultStore } from '../../api/index.ts';
+import { type OpenStoreOptions, openResultStore, type ResultStore } from '../../api/index.ts';
 import { createLogger, PermanentError } from '../../core/index.ts';
-import { within } from '../helpers/broker.ts';
+import { waitFor, within } from '../helpers/broker.ts';
 
 /**
  * One store contract, run against both backends: the embedded PGlite store and PostgreSQL.
@@ -16,7 +16,7 @@ import { within } from '../helpers/broker.ts';
 interface Backend {
   name: string;
   setup(): Promise<void>;
-  open(): Promise<ResultStore>;
+  open(options?: Pick<OpenStoreOptions, 'retention' | 'clock'>): Promise<ResultStore>;
   cleanup(): Promise<void>;
 }
 
@@ -172,8 +172,18 @@ function defineStoreSuite(backend: Backend): Test<{ store?: ResultStore }> {
     const key = `key-${id()}`;
     const r = id();
     await store(ctx).claimIdempotencyKey({ key, requestId: r, fingerprint: 'f', staleMs: 60_000 });
-    await new Promise((res) => setTimeout(res, 30));
-    assert.equal(await store(ctx).claimIdempotencyKey({ key, requestId: id(), fingerprint: 'f', staleMs: 10 }), { kind: 'owner', requestId: r });
+    assert.equal(await store(ctx).claimIdempotencyKey({ key, requestId: id(), fingerprint: 'f', staleMs: 60_000 }), { kind: 'busy', requestId: r });
+    // A busy answer changes nothing: ask until the claim is 10 ms old by the store's clock.
+    const taken = await waitFor(
+      'the pending claim taken over once older than staleMs',
+      async () => {
+        const claim = await store(ctx).claimIdempotencyKey({ key, requestId: id(), fingerprint: 'f', staleMs: 10 });
+        return claim.kind === 'busy' ? undefined : claim;
+      },
+      5000,
+      5,
+    );
+    assert.equal(taken, { kind: 'owner', requestId: r });
   });
 
   s('idempotency keys: concurrent claims have exactly one owner', async (ctx) => {
@@ -239,6 +249,62 @@ function defineStoreSuite(backend: Backend): Test<{ store?: ResultStore }> {
     assert.equal(rec?.result, { kept: true });
   });
 
+  const HOUR = 3_600_000;
+  /** Reopens the store with a clock the test moves (and no sweep timer unless asked). */
+  async function reopen(ctx: { store?: ResultStore }, clock: () => number, sweepIntervalMs = 0): Promise<ResultStore> {
+    await ctx.store?.close();
+    ctx.store = undefined;
+    ctx.store = await within(T, 'reopen store', backend.open({ retention: { requestsMs: HOUR, idempotencyKeysMs: 2 * HOUR, sweepIntervalMs }, clock }));
+    return ctx.store;
+  }
+
+  s('retention: done rows and purged dead rows older than the retention are deleted; queued, recent and still-dead rows stay', async (ctx) => {
+    let now = Date.now();
+    const st = await reopen(ctx, () => now);
+    const [done, dead, purged, queued] = [id(), id(), id(), id()];
+    await st.recordResult({ requestId: done, result: 'r', attempts: 1 });
+    await st.recordDead(dead, { reason: 'permanent' });
+    await st.recordDead(purged, { reason: 'permanent' });
+    assert.is(await st.markPurged([purged]), 1);
+    await st.accept(queued);
+    await st.purgeExpired();
+    assert.is((await st.get(done))?.status, 'done', 'younger than the retention: kept');
+    now += 2 * HOUR;
+    const counts = await st.purgeExpired();
+    assert.ok(counts.requests >= 2, `deleted ${counts.requests}`);
+    assert.is(await st.get(done), undefined);
+    assert.is(await st.get(purged), undefined, 'its dead letter is gone: the row goes too');
+    assert.is((await st.get(dead))?.status, 'dead', 'its dead letter is still kept: the console and dlq list show it');
+    assert.is((await st.get(queued))?.status, 'queued', 'a queued request has not ended: never deleted');
+  });
+
+  s('idempotency keys expire after their window: the same key starts a new request; the sweep deletes it', async (ctx) => {
+    let now = Date.now();
+    const st = await reopen(ctx, () => now);
+    const key = `key-${randomBytes(4).toString('hex')}`;
+    const [r1, r2, r3] = [id(), id(), id()];
+    assert.equal(await st.claimIdempotencyKey({ key, requestId: r1, fingerprint: 'A', staleMs: 60_000 }), { kind: 'owner', requestId: r1 });
+    await st.accept(r1, { idempotencyKey: key });
+    assert.equal(await st.claimIdempotencyKey({ key, requestId: r2, fingerprint: 'A', staleMs: 60_000 }), { kind: 'accepted', requestId: r1 });
+    assert.equal(await st.claimIdempotencyKey({ key, requestId: r2, fingerprint: 'B', staleMs: 60_000 }), { kind: 'mismatch' });
+    now += 2 * HOUR + 60_000;
+    assert.equal(
+      await st.claimIdempotencyKey({ key, requestId: r2, fingerprint: 'B', staleMs: 60_000 }),
+      { kind: 'owner', requestId: r2 },
+      'past the window the key is new again, whatever its old body',
+    );
+    now += 2 * HOUR + 60_000;
+    assert.ok((await st.purgeExpired()).idempotencyKeys >= 1);
+    assert.equal(await st.claimIdempotencyKey({ key, requestId: r3, fingerprint: 'C', staleMs: 60_000 }), { kind: 'owner', requestId: r3 });
+  });
+
+  s('the store sweeps by itself at its interval', async (ctx) => {
+    const st = await reopen(ctx, () => Date.now() + 3 * HOUR, 25);
+    const r = id();
+    await st.recordResult({ requestId: r, result: 'old', attempts: 1 });
+    await waitFor(`${r} deleted by the sweep`, async () => ((await st.get(r)) === undefined ? true : undefined), 10_000);
+  });
+
   return s;
 }
 
@@ -249,7 +315,7 @@ const pglite: Backend = {
   setup: async () => {
     dir = mkdtempSync(join(tmpdir(), 'warren-store-'));
   },
-  open: () => openResultStore({ dataDir: dir, logger }),
+  open: (options) => openResultStore({ dataDir: dir, logger, ...options }),
   cleanup: async () => rmSync(dir, { recursive: true, force: true }),
 };
 
@@ -259,7 +325,7 @@ const schema = `warren_test_${randomBytes(4).toString('hex')}`;
 const postgres: Backend = {
   name: 'postgres',
   setup: async () => {},
-  open: () => openResultStore({ databaseUrl: PG_URL, databaseSchema: schema, dataDir: '', logger }),
+  open: (options) => openResultStore({ databaseUrl: PG_URL, databaseSchema: schema, dataDir: '', logger, ...options }),
   cleanup: async () => {
     const c = new pg.Client({ connectionString: PG_URL });
     await c.connect();

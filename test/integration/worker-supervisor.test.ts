@@ -47,7 +47,12 @@ test('a working replica killed three times in a row restarts at the initial dela
       }
       await ch.waitForConfirms();
       await waitFor('message processed', () => (lines().some((l) => l.msg === 'message processed' && l.pid === pid) ? true : undefined), 20_000);
-      await new Promise((r) => setTimeout(r, 1200));
+      // The replica reports its first settle over IPC on a poll: kill it only once the supervisor has it.
+      await waitFor(
+        'supervisor told that replica 0 settles messages',
+        () => (lines().some((l) => l.msg === 'replica is settling messages' && l.pid === pid) ? true : undefined),
+        20_000,
+      );
       process.kill(pid, 'SIGKILL');
       const exit = await waitFor('restart scheduled', () => lines().filter((l) => l.msg === 'replica exited; restarting' && l.replica === 0)[round], 20_000);
       assert.is(exit.delayMs, 500, `restart ${round + 1} of a working replica is not delayed`);

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { answerFor, parseByteSize, readApiConfig } from '../../api/index.ts';
-import { ConfigError, PublishNotConfirmedError } from '../../core/index.ts';
+import { ConfigError, DEFAULT_RETENTION, PublishNotConfirmedError, readEnv, retentionOf, retentionVars } from '../../core/index.ts';
 import { enqueueErrorOf } from '../../producer/index.ts';
 import { readWorkerConfig } from '../../worker/index.ts';
 
@@ -93,6 +93,54 @@ test('AMQP_MANAGEMENT_URL: read the same way by the API and the worker', () => {
     assert.throws(
       () => read({ AMQP_MANAGEMENT_URL: 'h:15672' }),
       (err: unknown) => err instanceof ConfigError && /AMQP_MANAGEMENT_URL: expected an http:\/\/ or https:\/\/ URL/.test(err.message),
+    );
+  }
+});
+
+test('no config error prints the value it refused (a password, a token)', () => {
+  const secret = 'Sup3rS3cretVa1ue';
+  const bad: Array<[string, string]> = [
+    ['DATABASE_URL', `mysql://warren:${secret}@db:3306/x`],
+    ['ADMIN_TOKEN', secret.slice(0, 12)],
+    ['AMQP_URL', `http://guest:${secret}@h:5672`],
+    ['AMQP_MANAGEMENT_URL', `ftp://guest:${secret}@h`],
+    ['API_BODY_LIMIT', secret],
+  ];
+  for (const read of [readApiConfig, readWorkerConfig]) {
+    for (const [variable, value] of bad) {
+      if (read === readWorkerConfig && (variable === 'DATABASE_URL' || variable === 'ADMIN_TOKEN' || variable === 'API_BODY_LIMIT')) continue;
+      try {
+        read({ [variable]: value });
+        assert.unreachable(`${variable} was accepted`);
+      } catch (err) {
+        assert.instance(err, ConfigError);
+        const shown = `${String(err)} ${(err as Error).stack ?? ''} ${JSON.stringify(err)}`;
+        assert.ok(shown.includes(variable), `the error names ${variable}: ${String(err)}`);
+        assert.not.ok(shown.includes(secret.slice(0, 12)), `the error for ${variable} prints its value: ${String(err)}`);
+      }
+    }
+  }
+});
+
+test('store retention: defaults, durations, 0 to turn off, errors naming the variable and the range', () => {
+  const read = (env: Record<string, string>) => retentionOf(readEnv(retentionVars(), env));
+  assert.equal(read({}), { requestsMs: 7 * 86_400_000, idempotencyKeysMs: 86_400_000, sweepIntervalMs: 600_000 });
+  assert.equal(read({}), { ...DEFAULT_RETENTION });
+  assert.equal(read({ REQUEST_RETENTION: '30d', IDEMPOTENCY_KEY_TTL: '48h', STORE_SWEEP_INTERVAL: '30s' }), {
+    requestsMs: 30 * 86_400_000,
+    idempotencyKeysMs: 48 * 3_600_000,
+    sweepIntervalMs: 30_000,
+  });
+  assert.equal(read({ REQUEST_RETENTION: '0', STORE_SWEEP_INTERVAL: '0' }), { requestsMs: 0, idempotencyKeysMs: 86_400_000, sweepIntervalMs: 0 });
+  for (const [variable, value, expected] of [
+    ['REQUEST_RETENTION', '5s', /REQUEST_RETENTION: expected a duration such as 30s, 10m, 24h or 7d, from 1m to 3650d, or 0 to turn it off/],
+    ['IDEMPOTENCY_KEY_TTL', '0', /IDEMPOTENCY_KEY_TTL: expected a duration .* from 1m to 365d$/],
+    ['STORE_SWEEP_INTERVAL', 'often', /STORE_SWEEP_INTERVAL: expected a duration/],
+  ] as const) {
+    assert.throws(
+      () => read({ [variable]: value }),
+      (err: unknown) => err instanceof ConfigError && expected.test(err.message),
+      `${variable}=${value}`,
     );
   }
 });
