@@ -22,6 +22,12 @@ const vhost = `warren-bench-${randomBytes(3).toString('hex')}`;
 const url = withVhost(process.env.AMQP_URL?.split(',')[0] ?? DEFAULT_AMQP_URL, vhost);
 const mgmt = new ManagementClient({ amqpUrl: url, managementUrl: process.env.AMQP_MANAGEMENT_URL });
 const compiled = loadCompiledTopology();
+if (!(await mgmt.available())) {
+  console.error(
+    `bench/one-section.ts needs the RabbitMQ management API (a throwaway vhost, queue depths), and ${mgmt.baseUrl} did not answer; set AMQP_MANAGEMENT_URL.`,
+  );
+  process.exit(1);
+}
 try {
   await applyTopology({ amqpUrl: url, managementUrl: mgmt.baseUrl, compiled });
   let result: unknown;
