@@ -6,11 +6,12 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULT_AMQP_URL, LocalRabbitNode, ManagementClient, portAnswers, withVhost } from '../core/index.ts';
 import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
+import { withPgSchema } from './lib/pg-schema.ts';
 import { benchSizes, DEFAULT_BENCH_DATABASE_URL } from './lib/sizes.ts';
 import { benchConsume, benchEnqueue, benchPublish, type Pair } from './sections/amqp.ts';
 import { benchOverload, FLAT_MAX_GROWTH_MB, FLAT_MAX_GROWTH_SHARE } from './sections/overload.ts';
 import { benchPeers } from './sections/peers.ts';
-import { benchE2e, benchHttp, benchScaling } from './sections/services.ts';
+import { benchE2e, benchHttp, benchHttpApi, benchScaling } from './sections/services.ts';
 import { benchSustainedStores, type SustainedResult } from './sections/sustained.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
@@ -115,6 +116,11 @@ try {
   const http = await section('http', `autocannon, 50 connections, ${size.httpSeconds} s each after ${size.httpWarmupSeconds} s of warm-up`, () =>
     benchHttp(url, size.httpSeconds, size.httpWarmupSeconds, 50, 3900),
   );
+  const httpPostgres = await section('http postgres', `the same load against Warren's API on PostgreSQL (a schema of its own, dropped after)`, () =>
+    withPgSchema(databaseUrl, (schema) =>
+      benchHttpApi(url, size.httpSeconds, size.httpWarmupSeconds, 50, 3905, { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema }),
+    ),
+  );
   const overloadConnections = 200;
   const overload = await section(
     'overload',
@@ -175,6 +181,8 @@ try {
     httpP50Ms: http.warren.p50Ms,
     httpP99Ms: http.warren.p99Ms,
     httpNon2xx: http.warren.non2xx + http.warren.errors,
+    httpPostgresRatio: 'value' in httpPostgres ? httpPostgres.value.warren.acceptedPerSecond / http.bare.acceptedPerSecond : null,
+    httpPostgresP99Ms: 'value' in httpPostgres ? httpPostgres.value.warren.p99Ms : null,
     e2ePerSecond: e2e.perSecond,
     e2eSustainedPerSecond: sustained.embedded.sustainedPerSecond,
     e2eP50Ms: sustained.embedded.p50Ms ?? null,
@@ -198,7 +206,7 @@ try {
     overloadRssGrowthMb: overload.rss.growthMb,
     overloadRssFlat: overload.rss.flat ?? null,
     sectionSeconds,
-    detail: { publish, consume, consumeResults, http, overload, e2e, sustained, peers, scaling },
+    detail: { publish, consume, consumeResults, http, httpPostgres, overload, e2e, sustained, peers, scaling },
   };
   const mark = (ok: boolean) => (ok ? 'yes' : '**no**');
   const f = (n: number) => n.toFixed(0);
@@ -229,6 +237,11 @@ try {
     ],
     [
       `| HTTP p50 / p99 ms | ${http.warren.p50Ms} / ${http.warren.p99Ms} | ${http.bare.p50Ms} / ${http.bare.p99Ms} | | p99 < 50 | ${mark(http.warren.p99Ms < 50)} |`,
+    ],
+    [
+      'value' in httpPostgres
+        ? `| HTTP accepted req/s, PostgreSQL store, p99 ms | ${f(httpPostgres.value.warren.acceptedPerSecond)}, p99 ${httpPostgres.value.warren.p99Ms} | ${f(http.bare.acceptedPerSecond)} (bare express) | ${(httpPostgres.value.warren.acceptedPerSecond / http.bare.acceptedPerSecond).toFixed(2)} | >= 0.5, p99 < 50 | ${mark(httpPostgres.value.warren.acceptedPerSecond >= 0.5 * http.bare.acceptedPerSecond && httpPostgres.value.warren.p99Ms < 50)} |`
+        : `| HTTP, PostgreSQL store | not measured: ${httpPostgres.skipped} | | | | |`,
     ],
     [`| HTTP non-2xx + errors | ${results.httpNon2xx} | ${http.bare.non2xx + http.bare.errors} | | 0 | ${mark(results.httpNon2xx === 0)} |`],
     [
