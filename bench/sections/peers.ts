@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { type ManagementClient, portAnswers } from '../../core/index.ts';
 import { createProducer } from '../../producer/index.ts';
 import type { CompiledTopology } from '../../topology/index.ts';
-import { startApi, startService, WARREN_BIN, waitHttp } from '../lib/procs.ts';
+import { startApi, startService, startWorkers, waitHttp } from '../lib/procs.ts';
 import { payload } from '../lib/raw-amqp.ts';
 import { startPrivateRedis } from '../lib/redis-server.ts';
 import { scrapeMetrics, waitFor } from '../lib/scrape.ts';
@@ -65,7 +65,7 @@ async function inWindow(count: number, window: number, each: (i: number) => Prom
 export async function benchWarrenPeer(url: string, mgmt: ManagementClient, compiled: CompiledTopology, port: number, opts: PeerOptions): Promise<PeerRun> {
   const base = `http://127.0.0.1:${port}`;
   const api = startApi(url, port);
-  const workers = startService([WARREN_BIN, 'worker', '--replicas', '2', '--concurrency', String(opts.concurrency)], { AMQP_URL: url, DEMO_DELAY_MS: '0' });
+  const workers = startWorkers(url, 2, opts.concurrency, { DEMO_DELAY_MS: '0' });
   const producer = await createProducer({ urls: [url], topology: compiled, maxInFlight: opts.window, publishTimeoutMs: 10_000, logger: silent });
   const data = jobData();
   try {

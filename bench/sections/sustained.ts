@@ -1,7 +1,7 @@
 import type { ManagementClient, ManagementQueue } from '../../core/index.ts';
 import { type FixedRateResult, offerFixedRate } from '../lib/fixed-rate.ts';
 import { withPgSchema } from '../lib/pg-schema.ts';
-import { type Service, startApi, startService, WARREN_BIN, waitHttp } from '../lib/procs.ts';
+import { type Service, startApi, startWorkers, waitHttp } from '../lib/procs.ts';
 import { scrapeMetrics, waitFor } from '../lib/scrape.ts';
 import { type Bucket, bucketDelta, histogramBuckets, judgeStep, metricSum, observations, quantileMs, sustainedRate } from '../lib/steps.ts';
 import { purge } from './amqp.ts';
@@ -84,7 +84,7 @@ export async function benchSustained(opts: SustainedOptions): Promise<SustainedR
   let workers: Service | undefined;
   const steps: SustainedStep[] = [];
   try {
-    workers = startService([WARREN_BIN, 'worker', '--replicas', '2', '--concurrency', '50'], { AMQP_URL: url, DEMO_DELAY_MS: '0' });
+    workers = startWorkers(url, 2, 50, { DEMO_DELAY_MS: '0' });
     await waitHttp(`${base}/readyz`, 60_000);
     await waitConsumers(mgmt, 'processing.requests', 2, 30_000);
     const target = `${base}/api/v1/processData`;
