@@ -148,7 +148,7 @@ async function runStep(opts: SustainedOptions, base: string, target: string, rat
   const after = await drain(base, beforeBacklog, Math.max(10_000, opts.stepSeconds * 1000));
   const undrained = Math.max(0, metricSum(after, ACCEPTED) - metricSum(after, STORED) - beforeBacklog);
   const buckets = bucketDelta(histogramBuckets(after, E2E), histogramBuckets(before, E2E));
-  const figures = { offeredPerSecond: rate, acceptedPerSecond: load.acceptedPerSecond, backlogAtEnd, undrained, buckets };
+  const figures = { offeredPerSecond: rate, acceptedPerSecond: load.acceptedPerSecond, backlogAtEnd, undrained, buckets, httpP99Ms: load.p99Ms };
   const verdict = judgeStep(figures);
   return {
     ...figures,
@@ -164,7 +164,6 @@ async function runStep(opts: SustainedOptions, base: string, target: string, rat
     e2eP99Ms: quantileMs(buckets, 0.99),
     e2eP999Ms: quantileMs(buckets, 0.999),
     httpP50Ms: load.p50Ms,
-    httpP99Ms: load.p99Ms,
     holds: verdict.holds,
     reasons: verdict.reasons,
   };

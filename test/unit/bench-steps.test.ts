@@ -100,17 +100,19 @@ const fast = b([
 ]);
 
 test('judgeStep: a step accepted, drained, with a small backlog and 99% within 1 s holds', () => {
-  const v = judgeStep({ offeredPerSecond: 1000, acceptedPerSecond: 990, backlogAtEnd: 400, undrained: 0, buckets: fast });
+  const v = judgeStep({ offeredPerSecond: 1000, acceptedPerSecond: 990, backlogAtEnd: 400, undrained: 0, buckets: fast, httpP99Ms: 40 });
   assert.ok(v.holds, v.reasons.join('; '));
   assert.equal(v.reasons, []);
 });
 
 test('judgeStep: each broken condition fails the step and says why', () => {
-  const base = { offeredPerSecond: 1000, acceptedPerSecond: 1000, backlogAtEnd: 0, undrained: 0, buckets: fast };
+  const base = { offeredPerSecond: 1000, acceptedPerSecond: 1000, backlogAtEnd: 0, undrained: 0, buckets: fast, httpP99Ms: 40 as number | undefined };
   const cases: [Partial<typeof base>, RegExp][] = [
     [{ acceptedPerSecond: 900 }, /accepted 900\/s < 0.95 of 1000\/s/],
     [{ backlogAtEnd: 501 }, /backlog 501 > 500/],
     [{ undrained: 3 }, /3 accepted requests not stored/],
+    [{ httpP99Ms: 1000 }, /HTTP p99 1000 ms >= 1000 ms from the due time/],
+    [{ httpP99Ms: undefined }, /HTTP p99 unknown/],
     [
       {
         buckets: b([
@@ -132,7 +134,7 @@ test('judgeStep: each broken condition fails the step and says why', () => {
 });
 
 test('judgeStep: a backlog under the floor holds at a low rate', () => {
-  assert.ok(judgeStep({ offeredPerSecond: 50, acceptedPerSecond: 50, backlogAtEnd: 200, undrained: 0, buckets: fast }).holds);
+  assert.ok(judgeStep({ offeredPerSecond: 50, acceptedPerSecond: 50, backlogAtEnd: 200, undrained: 0, buckets: fast, httpP99Ms: 999 }).holds);
 });
 
 test('sustainedRate is the last step that held before the first that did not', () => {
