@@ -16,3 +16,33 @@ export function dropConnection(manager: AmqpConnectionManager, reason: string, l
   logger.warn({ reason }, 'dropping the broker connection');
   socket.destroy(new Error(`connection dropped: ${reason}`));
 }
+
+/**
+ * Drops the connection only if the broker does not answer a channel open within `probeMs`. No
+ * confirm for a whole deadline is what a cut-off node looks like, and also what a quorum queue
+ * electing a new leader looks like: the node still answers there, and dropping a healthy
+ * connection would only send the publisher round the URL list, perhaps to the cut-off node.
+ */
+export async function dropIfSilent(manager: AmqpConnectionManager, reason: string, logger: Logger, probeMs = 2000): Promise<void> {
+  const model = manager.connection;
+  if (!model) return;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), probeMs);
+  });
+  const probe = model.createChannel().then(
+    async (ch) => {
+      ch.on('error', () => undefined);
+      await ch.close().catch(() => undefined);
+      return true;
+    },
+    () => false,
+  );
+  const answered = await Promise.race([probe, late]);
+  clearTimeout(timer);
+  if (answered) {
+    logger.info({ reason }, 'the broker still answers on this connection (its confirms are late, not lost); keeping it');
+    return;
+  }
+  dropConnection(manager, reason, logger);
+}

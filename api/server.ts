@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Router } from 'express';
-import { bounded, ChannelHolder, type ConfirmChannelSource, dropConnection } from '../amqp/index.ts';
+import { bounded, ChannelHolder, type ConfirmChannelSource, dropIfSilent } from '../amqp/index.ts';
 import {
   type AmqpConnectionManager,
   connectBroker,
@@ -139,7 +139,7 @@ export class ApiServer {
       logger,
       metrics: metrics.publish,
       // A silent node (cut off, no TCP reset): move to the next node now, not after the heartbeats.
-      onSilent: () => dropConnection(publishConn, 'the broker answered nothing within the confirm deadline', logger),
+      onSilent: () => void dropIfSilent(publishConn, 'the broker answered nothing within the confirm deadline', logger),
       onLateOutcome: (requestId, enqueued) => acceptor.lateOutcome(requestId, enqueued),
     });
     this.producer = producer;

@@ -177,6 +177,9 @@ try {
     consumeWithResultsRatio: ratio(consumeResults),
     publishRatio: ratio(publish),
     enqueueRatio: ratio(enqueue),
+    // Against raw amqplib sending a bare message to the default exchange (the publish section's
+    // baseline): the broker's cost of the job's exchange hop, mandatory flag and properties counts too.
+    enqueueVsBarePublishRatio: enqueue.warren / publish.raw,
     httpRatio: http.warren.acceptedPerSecond / http.bare.acceptedPerSecond,
     httpP50Ms: http.warren.p50Ms,
     httpP99Ms: http.warren.p99Ms,
@@ -206,7 +209,7 @@ try {
     overloadRssGrowthMb: overload.rss.growthMb,
     overloadRssFlat: overload.rss.flat ?? null,
     sectionSeconds,
-    detail: { publish, consume, consumeResults, http, httpPostgres, overload, e2e, sustained, peers, scaling },
+    detail: { publish, enqueue, consume, consumeResults, http, httpPostgres, overload, e2e, sustained, peers, scaling },
   };
   const mark = (ok: boolean) => (ok ? 'yes' : '**no**');
   const f = (n: number) => n.toFixed(0);
@@ -224,7 +227,8 @@ try {
     ['| measure | Warren | baseline | ratio | target | meets |', '|---|---|---|---|---|---|'],
     [
       `| publish, confirmed msg/s | ${f(publish.warren)} | ${f(publish.raw)} (raw amqplib) | ${results.publishRatio.toFixed(2)} | >= 0.9 | ${mark(results.publishRatio >= 0.9)} |`,
-      `| producer.enqueue, confirmed jobs/s | ${f(enqueue.warren)} | ${f(enqueue.raw)} (raw amqplib) | ${results.enqueueRatio.toFixed(2)} | >= 0.9 | ${mark(results.enqueueRatio >= 0.9)} |`,
+      `| producer.enqueue, confirmed jobs/s | ${f(enqueue.warren)} | ${f(enqueue.raw)} (raw amqplib, the same messages) | ${results.enqueueRatio.toFixed(2)} | >= 0.9 | ${mark(results.enqueueRatio >= 0.9)} |`,
+      `| producer.enqueue vs a bare publish to the default exchange | ${f(enqueue.warren)} | ${f(publish.raw)} (raw amqplib, bare) | ${results.enqueueVsBarePublishRatio.toFixed(2)} | | |`,
     ],
     [
       `| consume + ack msg/s | ${f(consume.warren)} | ${f(consume.raw)} (raw amqplib) | ${results.consumeRatio.toFixed(2)} | >= 0.9 | ${mark(results.consumeRatio >= 0.9)} |`,

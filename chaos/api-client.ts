@@ -3,8 +3,15 @@ import type { Observation } from './reconcile.ts';
 /** What one POST /api/v1/processData came to, from a client's point of view. */
 export type PostOutcome =
   | { kind: 'accepted'; requestId: string }
-  /** Worth retrying: 503/429/409/5xx, or the API unreachable (refused, reset, timed out). */
-  | { kind: 'retry'; why: string; retryAfterMs: number | undefined }
+  /** Worth retrying: 503/429/409/5xx, a 202 whose outcome is unknown, or the API unreachable (refused, reset, timed out). */
+  | {
+      kind: 'retry';
+      why: string;
+      retryAfterMs: number | undefined;
+      requestId?: string;
+      /** The attempt may have taken effect: no answer came (timeout, reset) or the API said it cannot know. */
+      indeterminate?: boolean;
+    }
   /** A 4xx or a 202 without a requestId: retrying the same body cannot help. */
   | { kind: 'refused'; why: string };
 
@@ -27,14 +34,25 @@ export class ApiClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      return { kind: 'retry', why: networkError(err), retryAfterMs: undefined };
+      const why = networkError(err);
+      // Refused: the request never reached the API. Anything else may have reached it.
+      return { kind: 'retry', why, retryAfterMs: undefined, indeterminate: why !== 'ECONNREFUSED' };
     }
     const text = await res.text().catch((err: unknown) => `(body unreadable: ${networkError(err)})`);
     if (res.status === 202) {
       const requestId = parseRequestId(text);
+      // "unknown": no confirm in time. As the README tells clients: send it again with the same
+      // Idempotency-Key (the requestId is reused) until it is queued; meanwhile its outcome is allowed.
+      if (requestId && /"status"\s*:\s*"unknown"/.test(text))
+        return { kind: 'retry', why: '202 unknown', retryAfterMs: undefined, requestId, indeterminate: true };
       return requestId ? { kind: 'accepted', requestId } : { kind: 'refused', why: `202 without a requestId: ${text.slice(0, 120)}` };
     }
-    if (RETRYABLE.has(res.status)) return { kind: 'retry', why: `http ${res.status}`, retryAfterMs: retryAfterMs(res.headers.get('retry-after')) };
+    if (RETRYABLE.has(res.status)) {
+      // An answer that names a requestId (an outcome the API could not know) may still be processed.
+      const requestId = parseRequestId(text);
+      const why = `http ${res.status}${errorCode(text)}`;
+      return { kind: 'retry', why, retryAfterMs: retryAfterMs(res.headers.get('retry-after')), ...(requestId ? { requestId } : {}) };
+    }
     return { kind: 'refused', why: `http ${res.status}: ${text.slice(0, 120)}` };
   }
 
@@ -84,6 +102,17 @@ function parseRequestId(text: string): string | undefined {
     return typeof o.requestId === 'string' && o.requestId !== '' ? o.requestId : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** " CODE" from an error body {"error":{"code":...}} or {"code":...}, for the retry causes; empty when none. */
+function errorCode(text: string): string {
+  try {
+    const o = JSON.parse(text) as { code?: unknown; error?: { code?: unknown } | string };
+    const code = typeof o.error === 'object' ? o.error?.code : o.code;
+    return typeof code === 'string' ? ` ${code}` : '';
+  } catch {
+    return '';
   }
 }
 

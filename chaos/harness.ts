@@ -3,10 +3,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { blindWindow } from './blind-window.ts';
+import type { BrokerCluster } from './broker-cluster.ts';
 import { drain } from './drain.ts';
 import { Ledger } from './ledger.ts';
 import { Leftovers } from './leftovers.ts';
+import type { LinkProxy } from './link-proxy.ts';
 import { LoadDriver } from './load-driver.ts';
+import { NetLayout } from './netns.ts';
+import { NetnsCluster } from './netns-cluster.ts';
 import { QueueWatch } from './queue-watch.ts';
 import { RabbitNodes } from './rabbit-nodes.ts';
 import { passed, reconcile } from './reconcile.ts';
@@ -15,7 +20,8 @@ import { ReplicaWatch } from './replica-watch.ts';
 import type { ChaosReport, FaultRecord } from './report.ts';
 import { emptyReport, logTails, queueSummary } from './run-report.ts';
 import { type ChaosContext, type Check, NAMES, type Scenario, type ScenarioSettings } from './scenario.ts';
-import { WarrenSystem } from './system.ts';
+import { type ClientPlacement, WarrenSystem } from './system.ts';
+import { installTap, readTap, totalQueue } from './total-queue.ts';
 
 export interface RunOptions {
   root: string;
@@ -39,14 +45,27 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Ch
   const log = (msg: string) => o.log(`[${scenario.name} ${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
   const report = emptyReport(scenario.name, s, started);
   const leftovers = new Leftovers(scenario.name, runDir);
-  const nodes = new RabbitNodes({
-    prefix: `chaos-${scenario.name}`,
-    basePort: scenario.basePort,
-    size: scenario.nodes,
-    baseDir: join(runDir, 'rabbit'),
-    log,
-    onNodeStarted: (pid) => leftovers.addNode(pid),
-  });
+  const net = scenario.network
+    ? new NetnsCluster({
+        layout: new NetLayout(scenario.network.id, scenario.network.subnet, scenario.nodes),
+        baseDir: join(runDir, 'rabbit'),
+        netTicktimeS: scenario.network.netTicktimeS,
+        log,
+        onNodeStarted: (pid) => leftovers.addNode(pid),
+      })
+    : undefined;
+  const nodes: BrokerCluster =
+    net ??
+    new RabbitNodes({
+      prefix: `chaos-${scenario.name}`,
+      basePort: scenario.basePort,
+      size: scenario.nodes,
+      baseDir: join(runDir, 'rabbit'),
+      log,
+      onNodeStarted: (pid) => leftovers.addNode(pid),
+    });
+  const links = new Map<string, LinkProxy>();
+  let placement: ClientPlacement | undefined;
   const ledger = new Ledger();
   const faults: FaultRecord[] = [];
   let supervising = false;
@@ -60,10 +79,8 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Ch
     demoDelayMs: s.demoDelayMs,
     logLevel: process.env.CHAOS_LOG_LEVEL ?? 'info',
     management: () => nodes.management(),
-    liveUrl: async () => {
-      const m = await nodes.management();
-      return { amqpUrl: nodes.nodes.find((n) => n.managementUrl === m.baseUrl)?.url ?? nodes.amqpUrls[0]!, managementUrl: m.baseUrl };
-    },
+    liveUrl: () => nodes.liveUrl(),
+    ...(s.publishTimeoutMs ? { apiEnv: { API_PUBLISH_TIMEOUT_MS: String(s.publishTimeoutMs) } } : {}),
     hooks: {
       onStart: (pid) => leftovers.addGroup(pid),
       onUnexpectedExit: (p, rec) => {
@@ -75,9 +92,13 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Ch
     },
   });
   const watch = new QueueWatch(() => nodes.management());
-  const replicas = new ReplicaWatch(system.workers, (pid) => leftovers.addGroup(pid));
+  const replicas = new ReplicaWatch(
+    () => system.workerGroups,
+    (pid) => leftovers.addGroup(pid),
+  );
   const load = new LoadDriver({ client: system.client, ledger, rate: s.rate, durationMs: Number.POSITIVE_INFINITY, prefix, poisonEvery: s.poisonEvery });
   let loadStarted = 0;
+  let loadEnded = 0;
   const recoveries: Promise<void>[] = [];
   const recoveryAbort = new AbortController();
   // Aborted by an interrupt or by cleanup, so no sleep of the run outlives it.
@@ -86,6 +107,11 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Ch
   const ctx: ChaosContext = {
     settings: s,
     nodes,
+    net,
+    links,
+    get placement() {
+      return placement;
+    },
     system,
     ledger,
     load,
@@ -134,6 +160,7 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Ch
       const step = (what: string, p: Promise<void>) => p.catch((err: unknown) => report.errors.push(`cleanup, ${what}: ${(err as Error).message}`));
       await step('queue sampling', watch.stop());
       await step('load', load.stop());
+      for (const [name, link] of links) await step(`link ${name}`, link.close());
       await step('processes', system.stop());
       await step('nodes', nodes.stopAll({ graceful: false, removeData: !o.keep }));
       if (!o.keep) rmSync(runDir, { recursive: true, force: true });
@@ -152,21 +179,42 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Ch
     const reaped = leftovers.reapEarlier();
     if (reaped) log(reaped);
     await nodes.assertPortsFree();
-    log(`starting ${scenario.nodes} RabbitMQ node(s) on ${nodes.amqpUrls.map((u) => new URL(u).port).join(',')}`);
+    if (net) leftovers.addNetwork(net.layout);
+    log(`starting ${scenario.nodes} RabbitMQ node(s) at ${nodes.amqpUrls.map((u) => new URL(u).host).join(', ')}`);
     await nodes.start();
     log('broker up; applying the topology');
     await system.applyTopology();
-    await system.startApi();
-    log('API ready; starting workers');
-    await system.startWorkers(NAMES.requests);
+    if (scenario.totalQueue) await installTap(await nodes.management(), { exchange: NAMES.exchange, routingKey: NAMES.resultKey });
+    if (net && scenario.place) {
+      const leader = net.indexOf(await net.leaderOf(NAMES.requests));
+      placement = await scenario.place({ cluster: net, leader, settings: s, links, query: s.heartbeatS ? `?heartbeat=${s.heartbeatS}` : '' });
+      system.place(placement);
+      log(`clients: ${placement.note}`);
+      report.network = {
+        partitionHandling: 'pause_minority',
+        netTicktimeS: net.o.netTicktimeS,
+        placement: placement.note,
+        leaderAtStart: net.nodeNames[leader] ?? '',
+      };
+    }
+    // Side by side: neither needs the other to start, and each takes seconds on a busy machine.
+    await Promise.all([system.startApi(), system.startWorkers(NAMES.requests)]);
     supervising = true;
     log(`API on ${system.client.baseUrl}, ${s.replicas} worker replicas; load ${s.rate}/s for ${s.durationS}s`);
     watch.start();
     replicas.start();
     loadStarted = Date.now();
     load.start();
-    await Promise.all([scenario.inject(ctx), ctx.sleep(s.durationS * 1000)]);
+    // A fault that could not be injected or undone fails the run, but the load so far is still
+    // drained and reconciled: its figures are what a post-mortem needs.
+    const injected = scenario.inject(ctx).catch((err: unknown) => {
+      if (signal.aborted) throw err;
+      report.errors.push(`injecting faults: ${(err as Error).stack ?? String(err)}`);
+      log(`fault injection failed: ${(err as Error).message}`);
+    });
+    await Promise.all([injected, ctx.sleep(s.durationS * 1000)]);
     await ctx.sleep(1000);
+    loadEnded = Date.now();
     await load.stop();
     log(`load stopped: ${load.stats.started} requests, ${ledger.promisedIds().length} accepted`);
     // Probes still waiting (behind a backlog) get the drain's time; the drain then covers them too.
@@ -193,11 +241,38 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Ch
         ? `drain incomplete after ${((Date.now() - t) / 1000).toFixed(0)}s`
         : `drained in ${(d.drainedAfterMs / 1000).toFixed(1)}s`,
     );
-    const deadLetters = malformed.size > 0 ? await watch.deadLetters(NAMES.dead) : undefined;
+    report.answers202 = ledger.acceptTimes.length;
+    report.blindWindow = blindWindow({
+      acceptTimes: ledger.acceptTimes,
+      loadStart: loadStarted,
+      loadEnd: loadEnded,
+      retries: load.retries,
+      faults: faults.map((f) => ({
+        fault: f.fault,
+        at: loadStarted + f.atSeconds * 1000,
+        until: loadStarted + (f.atSeconds + Math.max(f.downSeconds, 1)) * 1000,
+      })),
+      apiLogFile: system.api.spec.logFile,
+    });
+    log(`longest window without a 202: ${report.blindWindow.seconds} s (at ${report.blindWindow.fromS}-${report.blindWindow.toS} s)`);
+    const deadLetters = malformed.size > 0 || scenario.totalQueue ? await watch.deadLetters(NAMES.dead) : undefined;
     const brokerIdle = await watch.brokerIdle().catch(() => false);
     const r = reconcile({ entries: ledger.entries(), observations: d.observations, deadLetters, brokerIdle });
     Object.assign(report, r);
     const checks: Record<string, Check> = scenario.check ? await scenario.check(ctx) : {};
+    if (scenario.totalQueue) {
+      const dead = new Map<string, string>(deadLetters ?? []);
+      for (const [id, obs] of d.observations) if (obs.kind === 'record' && obs.status === 'dead') dead.set(id, obs.reason ?? 'unknown');
+      const tq = totalQueue({ entries: ledger.entries(), results: await readTap((await nodes.liveUrl()).amqpUrl), dead, unknown: ledger.unknownIds });
+      report.totalQueue = tq;
+      checks.totalQueue = {
+        ok: tq.lost === 0 && tq.unexpected === 0,
+        detail: `lost=${tq.lost} duplicated=${tq.duplicated} unexpected=${tq.unexpected} (of refused keys ${tq.unexpectedOfRefusedKeys})`,
+      };
+    }
+    if (s.maxBlindS !== undefined && report.blindWindow) {
+      checks.blindWindow = { ok: report.blindWindow.seconds <= s.maxBlindS, detail: `${report.blindWindow.seconds} s without a 202 (limit ${s.maxBlindS} s)` };
+    }
     if (report.processes.unexpectedExits.length > 0) checks.noUnexpectedExits = { ok: false, detail: report.processes.unexpectedExits.join('; ') };
     report.checks = checks;
     report.ok = passed(r) && Object.values(checks).every((c) => c.ok);

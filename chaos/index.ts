@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { runScenario } from './harness.ts';
+import { reapNetwork } from './leftovers.ts';
+import { NetLayout } from './netns.ts';
 import type { ChaosReport } from './report.ts';
 import { writeReport } from './report.ts';
 import type { Scenario, ScenarioSettings } from './scenario.ts';
@@ -7,20 +9,37 @@ import { killApi } from './scenarios/kill-api.ts';
 import { killBroker } from './scenarios/kill-broker.ts';
 import { killNode } from './scenarios/kill-node.ts';
 import { killWorkers } from './scenarios/kill-workers.ts';
+import { partition } from './scenarios/partition.ts';
+import { pauseNode } from './scenarios/pause-node.ts';
 import { poison } from './scenarios/poison.ts';
 import { rollingRestart } from './scenarios/rolling-restart.ts';
+import { slowLink } from './scenarios/slow-link.ts';
 
 export { clusterDown, clusterStatus, clusterUp } from './local-cluster.ts';
+export { PARTITION_HANDLING } from './netns-cluster.ts';
 export { type ChaosReport, summaryLine } from './report.ts';
 export type { Scenario, ScenarioSettings } from './scenario.ts';
 
 /** In the order `all` runs them: single node first, clusters last. */
-export const SCENARIOS: readonly Scenario[] = [killBroker, killWorkers, killApi, poison, killNode, rollingRestart];
+export const SCENARIOS: readonly Scenario[] = [killBroker, killWorkers, killApi, poison, killNode, rollingRestart, partition, pauseNode, slowLink];
 
 export const DEFAULT_CHAOS_TOPOLOGY = 'test/fixtures/chaos-topology.yaml';
 
 export type SettingsOverrides = Partial<
-  Pick<ScenarioSettings, 'durationS' | 'rate' | 'replicas' | 'concurrency' | 'demoDelayMs' | 'topology' | 'drainTimeoutS' | 'poisonEvery'>
+  Pick<
+    ScenarioSettings,
+    | 'durationS'
+    | 'rate'
+    | 'replicas'
+    | 'concurrency'
+    | 'demoDelayMs'
+    | 'topology'
+    | 'drainTimeoutS'
+    | 'poisonEvery'
+    | 'heartbeatS'
+    | 'publishTimeoutMs'
+    | 'maxBlindS'
+  >
 >;
 
 /** The scenario's quick or long defaults, then the command line's overrides. */
@@ -65,6 +84,11 @@ export async function runChaos(scenarios: readonly Scenario[], o: ChaosRunOption
     o.onReport?.(report, file);
   }
   return { reports, files };
+}
+
+/** Removes the networks (namespaces, links, /etc/hosts lines) that crashed netns runs left, skipping live runs. */
+export function cleanupNetworks(): string[] {
+  return SCENARIOS.flatMap((sc) => (sc.network ? reapNetwork(sc.name, new NetLayout(sc.network.id, sc.network.subnet, sc.nodes)) : []));
 }
 
 export function findScenario(name: string): Scenario | undefined {

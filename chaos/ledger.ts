@@ -26,10 +26,16 @@ export interface LedgerEntry {
   acceptedAt?: number;
   /** Set when the client gave up without a 202: not a promise, so not reconciled. */
   abandoned?: string;
+  /** An attempt may have taken effect without the client learning its requestId (a timeout, a reset, an unknown outcome). */
+  indeterminate?: boolean;
 }
 
 export class Ledger {
   private readonly byKey = new Map<string, LedgerEntry>();
+  /** When each 202 arrived (every one, retries and probes included): the blind windows are the gaps. */
+  readonly acceptTimes: number[] = [];
+  /** RequestIds carried by answers other than 202 (an outcome the API could not know yet). */
+  readonly unknownIds = new Set<string>();
 
   add(key: string, kind: EntryKind, expect: Expectation, now = Date.now()): LedgerEntry {
     if (this.byKey.has(key)) throw new Error(`ledger: duplicate key ${key}`);
@@ -44,8 +50,18 @@ export class Ledger {
 
   accept(key: string, requestId: string, now = Date.now()): void {
     const e = this.must(key);
-    e.requestIds.push(requestId);
+    if (!e.requestIds.includes(requestId)) e.requestIds.push(requestId);
     e.acceptedAt ??= now;
+    this.acceptTimes.push(now);
+  }
+
+  /** An answer other than 202 named a requestId: it may still come out, and must not count as unexpected. */
+  noteUnknown(requestId: string): void {
+    this.unknownIds.add(requestId);
+  }
+
+  markIndeterminate(key: string): void {
+    this.must(key).indeterminate = true;
   }
 
   reject(key: string): void {

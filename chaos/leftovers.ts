@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { destroyNetwork, NetLayout } from './netns.ts';
 
 /**
  * What a run started, by pid, in a small file outside the run: if the harness itself is
@@ -15,6 +16,23 @@ export interface RunRecord {
   groups: number[];
   /** RabbitMQ node VMs. */
   nodes: number[];
+  /** The private network of a netns scenario (namespaces, links, /etc/hosts lines). */
+  network?: { id: string; subnet: number; size: number };
+}
+
+/**
+ * Removes a scenario's network when no live run owns it: after a harness was SIGKILLed before it
+ * wrote its record, the names alone find the pieces. Returns what was removed.
+ */
+export function reapNetwork(scenario: string, l: NetLayout): string[] {
+  const file = join(tmpdir(), `warren-chaos-${scenario}.run.json`);
+  try {
+    const owner = (JSON.parse(readFileSync(file, 'utf8')) as RunRecord).owner;
+    if (owner !== process.pid && alive(owner, /node/)) return [];
+  } catch {
+    // No record: nobody owns the names.
+  }
+  return destroyNetwork(l);
 }
 
 export class Leftovers {
@@ -40,9 +58,15 @@ export class Leftovers {
     const killed: number[] = [];
     for (const pgid of old.groups) if (alive(pgid, /warren\.js/) && signal(-pgid)) killed.push(pgid);
     for (const pid of old.nodes) if (alive(pid, /beam/) && signal(pid)) killed.push(pid);
+    const net = old.network ? destroyNetwork(new NetLayout(old.network.id, old.network.subnet, old.network.size)) : [];
     rmSync(old.runDir, { recursive: true, force: true });
     rmSync(this.file, { force: true });
-    return `an earlier run did not finish: stopped its processes ${killed.length ? killed.join(', ') : '(none left)'} and removed ${old.runDir}`;
+    return `an earlier run did not finish: stopped its processes ${killed.length ? killed.join(', ') : '(none left)'}${net.length ? `, removed ${net.join(', ')}` : ''} and removed ${old.runDir}`;
+  }
+
+  addNetwork(l: NetLayout): void {
+    this.record.network = { id: l.id, subnet: l.subnet, size: l.size };
+    this.save();
   }
 
   addGroup(pid: number | undefined): void {

@@ -35,6 +35,8 @@ export interface LoadStats {
  */
 export class LoadDriver {
   readonly stats: LoadStats = { started: 0, shed: 0, retryCauses: {}, refusals: {} };
+  /** Every retryable answer with its time, for what happened during a blind window. */
+  readonly retries: { at: number; why: string }[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private seq = 0;
   private stopping = false;
@@ -112,6 +114,9 @@ export class LoadDriver {
         return undefined;
       }
       this.stats.retryCauses[out.why] = (this.stats.retryCauses[out.why] ?? 0) + 1;
+      this.retries.push({ at: Date.now(), why: out.why });
+      if (out.requestId !== undefined) this.o.ledger.noteUnknown(out.requestId);
+      if (out.indeterminate) this.o.ledger.markIndeterminate(key);
       this.o.ledger.reject(key);
       if (Date.now() >= deadline) {
         this.o.ledger.abandon(key, `still ${out.why} after the retry window`);

@@ -2,6 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalRabbitNode, ManagementClient, portAnswers } from '../core/index.ts';
+import type { BrokerCluster } from './broker-cluster.ts';
 
 export interface RabbitNodesOptions {
   /** Node names are `<prefix>-<n>@localhost`. */
@@ -22,7 +23,7 @@ interface MgmtNode {
 }
 
 /** One private node, or a cluster of private nodes, on loopback ports of its own. */
-export class RabbitNodes {
+export class RabbitNodes implements BrokerCluster {
   readonly nodes: LocalRabbitNode[];
   private readonly log: (msg: string) => void;
 
@@ -37,6 +38,15 @@ export class RabbitNodes {
 
   get amqpUrls(): string[] {
     return this.nodes.map((n) => n.url);
+  }
+
+  get nodeNames(): string[] {
+    return this.nodes.map((n) => n.options.nodeName);
+  }
+
+  async liveUrl(): Promise<{ amqpUrl: string; managementUrl: string }> {
+    const m = await this.management();
+    return { amqpUrl: this.nodes.find((n) => n.managementUrl === m.baseUrl)?.url ?? this.amqpUrls[0]!, managementUrl: m.baseUrl };
   }
 
   node(i: number): LocalRabbitNode {
@@ -169,10 +179,11 @@ export class RabbitNodes {
   }
 }
 
-async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+export async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>, stopped?: () => boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
+    if (stopped?.()) throw new Error(`stopped while waiting for ${what}`);
     try {
       if (await check()) return;
     } catch (err) {

@@ -44,17 +44,32 @@ export async function measureRecovery(o: RecoveryProbeOptions, since: number): P
   return null;
 }
 
-/** One try: the probe's requestId when accepted, undefined otherwise (recorded as abandoned). */
+/**
+ * Submits one probe, retrying the same key (so the same Idempotency-Key) for up to 30 s as a client
+ * would: a probe dropped after one 503 could still be processed (a publish that timed out but
+ * reached the queue), and would then show as an outcome nobody was promised. Resolves with the
+ * requestId once accepted, undefined when given up (recorded as abandoned).
+ */
 async function submitProbe(o: RecoveryProbeOptions): Promise<string | undefined> {
   probeSeq += 1;
   const key = `${o.prefix}-probe-${probeSeq}`;
   o.ledger.add(key, 'probe', expectDone(key));
-  const out = await o.client.post(key, key);
-  if (out.kind === 'accepted') {
-    o.ledger.accept(key, out.requestId);
-    return out.requestId;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const out = await o.client.post(key, key);
+    if (out.kind === 'accepted') {
+      o.ledger.accept(key, out.requestId);
+      return out.requestId;
+    }
+    if (out.kind === 'retry') {
+      o.ledger.reject(key);
+      if (out.requestId !== undefined) o.ledger.noteUnknown(out.requestId);
+      if (out.indeterminate) o.ledger.markIndeterminate(key);
+    }
+    if (out.kind === 'refused' || Date.now() > deadline || o.signal.aborted) {
+      o.ledger.abandon(key, out.why);
+      return undefined;
+    }
+    await sleep(250);
   }
-  if (out.kind === 'retry') o.ledger.reject(key);
-  o.ledger.abandon(key, out.why);
-  return undefined;
 }

@@ -12,8 +12,9 @@ export class ReplicaWatch {
   /** Pids the harness killed on purpose. */
   readonly killed = new Set<number>();
 
+  /** `supervisors` is read at each sample: worker groups may be placed after construction. */
   constructor(
-    private readonly supervisor: ManagedProcess,
+    private readonly supervisors: () => readonly ManagedProcess[],
     private readonly onNewReplica?: (pid: number) => void,
   ) {}
 
@@ -27,7 +28,7 @@ export class ReplicaWatch {
   }
 
   sample(): number[] {
-    const pids = this.supervisor.children();
+    const pids = this.supervisors().flatMap((s) => s.children());
     for (const p of pids) {
       if (this.seen.has(p)) continue;
       this.seen.add(p);

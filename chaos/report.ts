@@ -1,6 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { BlindWindow } from './blind-window.ts';
 import type { Reconciliation } from './reconcile.ts';
+import type { TotalQueue } from './total-queue.ts';
 
 /** One injected fault and how long the system took to serve a fresh request end to end after it. */
 export interface FaultRecord {
@@ -32,6 +34,14 @@ export interface ChaosReport extends Reconciliation {
   drainSeconds: number | null;
   load: { started: number; shed: number; retryCauses: Record<string, number>; refusals: Record<string, number> };
   processes: { apiStarts: number; workerStarts: number; unexpectedExits: string[]; workerReplicaRestarts: number };
+  /** 202 answers received (retries and probes included). */
+  answers202: number;
+  /** The longest stretch of the load without a single 202, and what was going on in it. */
+  blindWindow?: BlindWindow;
+  /** The Jepsen-style total-queue check (scenarios with Scenario.totalQueue). */
+  totalQueue?: TotalQueue;
+  /** Netns scenarios: how the cluster handles partitions and where the clients connect. */
+  network?: { partitionHandling: string; netTicktimeS: number; placement: string; leaderAtStart: string };
   /** Scenario-specific checks beyond the ledger (e.g. no crash loop); any false fails the run. */
   checks: Record<string, { ok: boolean; detail: string }>;
   errors: string[];
@@ -57,7 +67,10 @@ export function summaryLine(r: ChaosReport, file?: string): string {
     `${r.scenario}: ${r.ok ? 'PASS' : 'FAIL'}`,
     `accepted=${r.accepted} retried=${r.rejectedThenRetried} done=${r.done} dead=${r.dead} lost=${r.lost} stuck=${r.stuck}`,
     r.unverified ? `unverified=${r.unverified}` : '',
-    `duplicates=${r.duplicates} recovery=[${rec}]s peakDepth=${r.peakQueueDepth} wall=${r.wallSeconds.toFixed(0)}s`,
+    r.totalQueue ? `unexpected=${r.totalQueue.unexpected} duplicated=${r.totalQueue.duplicated}` : '',
+    `duplicates=${r.duplicates} recovery=[${rec}]s peakDepth=${r.peakQueueDepth}`,
+    r.blindWindow ? `no202=${r.blindWindow.seconds}s` : '',
+    `wall=${r.wallSeconds.toFixed(0)}s`,
     failed.length ? `failed-checks=${failed.join(',')}` : '',
     r.errors.length ? `error="${r.errors[0]?.slice(0, 160)}"` : '',
     file ? `(${file})` : '',

@@ -17,6 +17,7 @@ export function emptyReport(scenario: string, settings: ScenarioSettings, starte
     settings: { ...settings },
     ...emptyReconciliation(),
     duplicates: 0,
+    answers202: 0,
     recoverySeconds: [],
     faults: [],
     peakQueueDepth: 0,
@@ -37,7 +38,7 @@ export function queueSummary(watch: QueueWatch): ChaosReport['queues'] {
 /** Warnings and errors (pino levels 40+) from the API and worker logs, for a failed run's report. */
 export function logTails(system: WarrenSystem): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  for (const p of [system.api, system.workers]) {
+  for (const p of [system.api, ...system.workerGroups]) {
     const serious = logTail(p.spec.logFile, 15, /"level":(40|50|60)/);
     out[p.spec.name] = serious.length > 0 ? serious : logTail(p.spec.logFile, 15);
   }

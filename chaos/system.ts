@@ -22,16 +22,32 @@ export interface SystemOptions {
   logLevel: string;
   /** A live node's management client (nodes come and go). */
   management: () => Promise<ManagementClient>;
+  /** Extra environment for the API (e.g. API_PUBLISH_TIMEOUT_MS). */
+  apiEnv?: Record<string, string>;
   /** A live node's AMQP URL, for `topology apply`. */
   liveUrl: () => Promise<{ amqpUrl: string; managementUrl: string }>;
   hooks: ProcessHooks;
 }
 
+/** Which node(s) each process connects to: the API to one, worker groups spread over the others. */
+export interface ClientPlacement {
+  /** AMQP_URL list of the API, its own node first. */
+  api: string[];
+  /** One AMQP_URL list per worker supervisor; the replicas are shared out among them. */
+  workers: string[][];
+  /** One line for the log and the report. */
+  note: string;
+}
+
 /** Warren as the user runs it: `warren api` and `warren worker` processes, and `warren topology apply`. */
 export class WarrenSystem {
   readonly api: ManagedProcess;
+  /** The first worker supervisor (the only one unless placed in groups). */
   readonly workers: ManagedProcess;
+  /** Every worker supervisor, `workers` first. */
+  readonly workerGroups: ManagedProcess[];
   readonly client: ApiClient;
+  private readonly groupReplicas: number[];
 
   private constructor(
     private readonly o: SystemOptions,
@@ -55,7 +71,7 @@ export class WarrenSystem {
         args: ['api'],
         cwd: o.root,
         logFile: join(o.runDir, 'api.log'),
-        env: { ...env, PORT: String(apiPort), DATA_DIR: join(o.runDir, 'store') },
+        env: { ...env, PORT: String(apiPort), DATA_DIR: join(o.runDir, 'store'), ...o.apiEnv },
       },
       o.hooks,
     );
@@ -65,11 +81,39 @@ export class WarrenSystem {
         args: ['worker', '--replicas', String(o.replicas), '--concurrency', String(o.concurrency)],
         cwd: o.root,
         logFile: join(o.runDir, 'worker.log'),
+        // DEMO_HOOKS: the demo processor honours `fail:`/`crash:` data only when asked to.
         env: { ...env, DEMO_DELAY_MS: String(o.demoDelayMs), DEMO_FAIL_RATE: '0', DEMO_HOOKS: '1' },
       },
       o.hooks,
     );
+    this.workerGroups = [this.workers];
+    this.groupReplicas = [o.replicas];
     this.client = new ApiClient(`http://127.0.0.1:${apiPort}`);
+  }
+
+  /**
+   * Points the API and the workers at given nodes before they start: the API gets its URL list,
+   * and the replicas are shared out over one supervisor per worker list (a supervisor's replicas
+   * all share its AMQP_URL, so spreading them takes several supervisors).
+   */
+  place(p: ClientPlacement): void {
+    if (p.workers.length === 0 || p.workers.length > this.o.replicas) throw new Error(`placement: 1 to ${this.o.replicas} worker groups expected`);
+    this.api.spec.env.AMQP_URL = p.api.join(',');
+    const share = p.workers.map((_, g) => Math.floor(this.o.replicas / p.workers.length) + (g < this.o.replicas % p.workers.length ? 1 : 0));
+    p.workers.forEach((urls, g) => {
+      let proc = this.workerGroups[g];
+      if (!proc) {
+        const base = this.workers.spec;
+        proc = new ManagedProcess(
+          { ...base, name: `worker-${g + 1}`, logFile: base.logFile.replace(/\.log$/, `-${g + 1}.log`), env: { ...base.env }, args: [...base.args] },
+          this.o.hooks,
+        );
+        this.workerGroups.push(proc);
+      }
+      proc.spec.env.AMQP_URL = urls.join(',');
+      proc.spec.args = ['worker', '--replicas', String(share[g]), '--concurrency', String(this.o.concurrency)];
+      this.groupReplicas[g] = share[g] ?? 0;
+    });
   }
 
   static async create(o: SystemOptions): Promise<WarrenSystem> {
@@ -92,14 +136,14 @@ export class WarrenSystem {
     }
   }
 
-  async startApi(timeoutMs = 60_000): Promise<void> {
+  async startApi(timeoutMs = 120_000): Promise<void> {
     this.api.start();
     await this.waitFor('the API to answer /readyz', timeoutMs, () => this.client.ready(), this.api);
   }
 
   /** Starts the supervisor and waits until the main queue has at least one consumer per replica. */
-  async startWorkers(queue: string, timeoutMs = 60_000): Promise<void> {
-    this.workers.start();
+  async startWorkers(queue: string, timeoutMs = 120_000): Promise<void> {
+    for (const w of this.workerGroups) w.start();
     await this.waitFor(`${this.o.replicas} consumers on ${queue}`, timeoutMs, () => this.consumersAtLeast(queue, this.o.replicas), this.workers);
   }
 
@@ -110,7 +154,7 @@ export class WarrenSystem {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.api.stop(), this.workers.stop()]);
+    await Promise.all([this.api.stop(), ...this.workerGroups.map((w) => w.stop())]);
   }
 
   private async waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>, proc: ManagedProcess): Promise<void> {

@@ -1,14 +1,18 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { findScenario, runChaos, SCENARIOS, type SettingsOverrides, summaryLine } from '../chaos/index.ts';
+import { cleanupNetworks, findScenario, runChaos, SCENARIOS, type SettingsOverrides, summaryLine } from '../chaos/index.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-const USAGE = `Usage: warren chaos <scenario>|all|list [options]
+const USAGE = `Usage: warren chaos <scenario>|all|list|cleanup [options]
 
 Starts private RabbitMQ node(s), the API and workers as real processes, drives HTTP load, injects
 a fault, drains and reconciles every 202 against the store. Exit 0 only when nothing was lost or
 stuck. Reports: chaos/reports/<scenario>-<time>.json.
+
+partition, pause-node and slow-link run their nodes in network namespaces (root, ip netns,
+iptables; cluster_partition_handling = pause_minority). "cleanup" removes what a crashed run of
+them left (namespaces, links, /etc/hosts lines).
 
 Scenarios:
 ${SCENARIOS.map((s) => `  ${s.name.padEnd(16)} ${s.summary}`).join('\n')}
@@ -23,6 +27,9 @@ Options:
   --topology FILE     topology file (default test/fixtures/chaos-topology.yaml)
   --poison-every N    make every Nth request poison ("fail:...", must end dead) in any scenario
   --drain-timeout S   how long to wait for every request to be final (default 60 quick, 180 long)
+  --heartbeat S       AMQP heartbeat the clients ask for (?heartbeat=S on their URLs; netns scenarios)
+  --publish-timeout-ms MS   the API's API_PUBLISH_TIMEOUT_MS
+  --max-blind S       fail when the longest window without a 202 exceeds S seconds (default: report only)
   --report-dir DIR    where reports go (default chaos/reports)
   --keep              keep the temp folder (broker data, logs, store) for a post-mortem
 `;
@@ -51,6 +58,9 @@ export async function run(args: string[]): Promise<number> {
       'drain-timeout': { type: 'string' },
       'poison-every': { type: 'string' },
       'report-dir': { type: 'string' },
+      heartbeat: { type: 'string' },
+      'publish-timeout-ms': { type: 'string' },
+      'max-blind': { type: 'string' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -59,6 +69,11 @@ export async function run(args: string[]): Promise<number> {
   if (values.help || !name || name === 'list') {
     process.stdout.write(USAGE);
     return values.help || name === 'list' ? 0 : 1;
+  }
+  if (name === 'cleanup') {
+    const removed = cleanupNetworks();
+    process.stdout.write(removed.length ? `removed: ${removed.join(', ')}\n` : 'nothing left over\n');
+    return 0;
   }
   const scenarios = name === 'all' ? SCENARIOS : [findScenario(name)].filter((s) => s !== undefined);
   if (scenarios.length === 0) {
@@ -74,6 +89,9 @@ export async function run(args: string[]): Promise<number> {
     topology: values.topology,
     drainTimeoutS: num(values['drain-timeout'], 'drain-timeout'),
     poisonEvery: num(values['poison-every'], 'poison-every', true),
+    heartbeatS: num(values.heartbeat, 'heartbeat', true),
+    publishTimeoutMs: num(values['publish-timeout-ms'], 'publish-timeout-ms', true),
+    maxBlindS: num(values['max-blind'], 'max-blind'),
   };
 
   // A reader that went away (`| head`) must not crash the run before it stops its nodes: output

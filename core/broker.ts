@@ -11,6 +11,8 @@ export interface BrokerOptions {
   /** A name shown in the broker's connection list (management UI). */
   connectionName: string;
   heartbeatSeconds?: number;
+  /** How long one connection attempt (TCP and the AMQP handshake) may take; default 5000. */
+  connectTimeoutMs?: number;
   reconnectSeconds?: number;
   /** Counts reconnects as `warren_broker_reconnects_total{connection}` in this registry. */
   metrics?: Registry;
@@ -26,7 +28,10 @@ export function connectBroker(options: BrokerOptions): AmqpConnectionManager {
     // 5 s: a node cut off without a TCP reset is noticed after two missed beats (10-15 s), not 20-30.
     heartbeatIntervalInSeconds: options.heartbeatSeconds ?? 5,
     reconnectTimeInSeconds: options.reconnectSeconds ?? 1,
-    connectionOptions: { clientProperties: { connection_name: options.connectionName } },
+    // A connect to a node cut off without a TCP reset would hang for the OS's connect timeout
+    // (minutes); amqplib gives up after `timeout` until the connection is open, and the manager
+    // moves on to the next URL.
+    connectionOptions: { clientProperties: { connection_name: options.connectionName }, timeout: options.connectTimeoutMs ?? 5000 },
   });
   let everConnected = false;
   let lastFailure = '';

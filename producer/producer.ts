@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { ConfirmChannel } from 'amqplib';
+import type { ConfirmChannel, Options } from 'amqplib';
 import { pino } from 'pino';
-import { ChannelHolder, type ConfirmChannelSource, ConfirmPublisher, dropConnection, exists } from '../amqp/index.ts';
+import { ChannelHolder, type ConfirmChannelSource, ConfirmPublisher, dropIfSilent, exists } from '../amqp/index.ts';
 import {
   type AmqpConnectionManager,
   ConfigError,
@@ -64,6 +64,8 @@ export class Producer {
   private readonly settings: ProducerSettings;
   private readonly publisher: ConfirmPublisher;
   private readonly schemas = new Map<string, StandardSchemaV1>();
+  /** Jobs resolved so far, by the name or queue they were asked by (enqueue's hot path). */
+  private readonly jobs = new Map<string, CompiledJob>();
   private readonly onClose: Array<() => Promise<void>> = [];
 
   constructor(settings: ProducerSettings) {
@@ -94,7 +96,12 @@ export class Producer {
 
   /** The job a name (or queue) names in the topology; ConfigError listing the jobs otherwise. */
   job(nameOrQueue: string): CompiledJob {
-    return jobFor(this.settings.topology, nameOrQueue);
+    let job = this.jobs.get(nameOrQueue);
+    if (!job) {
+      job = jobFor(this.settings.topology, nameOrQueue);
+      this.jobs.set(nameOrQueue, job);
+    }
+    return job;
   }
 
   /** The schema enqueue checks for a job, if any. */
@@ -107,21 +114,28 @@ export class Producer {
    * checked). Resolves with the requestId once the broker confirmed; rejects with
    * JobValidationError (nothing sent) or EnqueueError (code, retryAfterMs, outcome).
    */
-  async enqueue(job: string | JobRef, data: unknown, options: EnqueueOptions = {}): Promise<string> {
-    const ref = typeof job === 'string' ? { queue: job, schema: undefined } : job;
-    const compiled = this.job(ref.queue);
-    if (data === undefined) throw new JobValidationError(compiled.name, 'data is required (undefined cannot be sent as JSON)', []);
-    const schema = ref.schema ?? this.schemas.get(compiled.name);
-    let value: unknown = data;
-    if (schema) {
-      const valid = await validateWith<unknown>(schema, data);
-      if (!valid.ok) throw new JobValidationError(compiled.name, valid.message, valid.issues);
-      value = valid.value;
+  enqueue(job: string | JobRef, data: unknown, options: EnqueueOptions = {}): Promise<string> {
+    let compiled: CompiledJob;
+    try {
+      compiled = this.job(typeof job === 'string' ? job : job.queue);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const requestId = options.idempotencyKey === undefined ? randomUUID() : requestIdForKey(compiled.name, options.idempotencyKey);
-    const headers = options.idempotencyKey === undefined ? options.headers : { ...options.headers, [IDEMPOTENCY_HEADER]: options.idempotencyKey };
-    await this.publish(compiled, requestId, value, headers);
-    return requestId;
+    if (data === undefined) return Promise.reject(new JobValidationError(compiled.name, 'data is required (undefined cannot be sent as JSON)', []));
+    const schema = (typeof job === 'string' ? undefined : job.schema) ?? this.schemas.get(compiled.name);
+    // Without a schema the hot path has no await of its own: one promise per enqueue, the publisher's.
+    if (!schema) return this.send(compiled, data, options);
+    return validateWith<unknown>(schema, data).then((valid) => {
+      if (!valid.ok) throw new JobValidationError(compiled.name, valid.message, valid.issues);
+      return this.send(compiled, valid.value, options);
+    });
+  }
+
+  private send(job: CompiledJob, data: unknown, options: EnqueueOptions): Promise<string> {
+    const key = options.idempotencyKey;
+    const requestId = key === undefined ? randomUUID() : requestIdForKey(job.name, key);
+    const headers = key === undefined ? options.headers : { ...options.headers, [IDEMPOTENCY_HEADER]: key };
+    return this.publish(job, requestId, data, headers).then(() => requestId);
   }
 
   /** Why a publish for `job` would be refused at once now (EnqueueError), or undefined. */
@@ -134,32 +148,30 @@ export class Producer {
    * Publishes one request under a requestId the caller chose (the API: its idempotency claims
    * pick it), with confirm. Rejects with EnqueueError.
    */
-  async publish(job: CompiledJob, requestId: string, data: unknown, headers?: Record<string, string>): Promise<void> {
+  publish(job: CompiledJob, requestId: string, data: unknown, headers?: Record<string, string>): Promise<void> {
     const { exchange, routingKey } = job.publish;
     const span = startProducerSpan(exchange, routingKey, requestId, headers);
     const h = span?.headers ?? headers;
-    const content = Buffer.from(JSON.stringify({ requestId, data, acceptedAt: Date.now() }));
-    try {
-      await this.publisher.publish({
-        exchange,
-        routingKey,
-        content,
-        options: {
-          persistent: true,
-          mandatory: true,
-          messageId: requestId,
-          correlationId: requestId,
-          contentType: 'application/json',
-          timestamp: Math.floor(Date.now() / 1000),
-          appId: 'warren',
-          ...(h ? { headers: h } : {}),
-        },
-      });
-      span?.end();
-    } catch (err) {
-      span?.end(err instanceof Error ? err : new Error(String(err)));
-      throw enqueueErrorOf(err, job.name, requestId);
-    }
+    const now = Date.now();
+    const content = Buffer.from(JSON.stringify({ requestId, data, acceptedAt: now }));
+    const options: Options.Publish = {
+      persistent: true,
+      mandatory: true,
+      messageId: requestId,
+      correlationId: requestId,
+      contentType: 'application/json',
+      timestamp: Math.floor(now / 1000),
+      appId: 'warren',
+    };
+    if (h) options.headers = h;
+    const sent = this.publisher.publish({ exchange, routingKey, content, options });
+    return sent.then(
+      () => span?.end(),
+      (err: unknown) => {
+        span?.end(err instanceof Error ? err : new Error(String(err)));
+        throw enqueueErrorOf(err, job.name, requestId);
+      },
+    );
   }
 
   /** Waits for the confirms still pending (up to their deadline), then closes what createProducer opened. */
@@ -241,7 +253,7 @@ export async function createProducer(options: CreateProducerOptions): Promise<Pr
     maxInFlight: options.maxInFlight,
     publishTimeoutMs: options.publishTimeoutMs,
     metrics: options.metrics ? new PublishMetrics(options.metrics) : undefined,
-    onSilent: () => dropConnection(manager, 'the broker answered nothing within the confirm deadline', logger),
+    onSilent: () => void dropIfSilent(manager, 'the broker answered nothing within the confirm deadline', logger),
   });
   producer.closeWith(closeAll);
   return producer;

@@ -2,9 +2,10 @@
 // Runs each uvu test file in its own process (isolation: a suite that leaks a handle cannot hang
 // the rest), and prints uvu's totals summed up, then the line CI reads: "N passed, N failed".
 // Files run one at a time (they share one broker and two cores), except those marked
-// `// test-lane: chaos` (the chaos suites: minutes of mostly waiting, on private brokers of their
-// own): those run one at a time in a second lane beside the rest. A file's output is printed when
-// it ends, so the two lanes do not interleave. TEST_LANES=1 runs everything in one lane.
+// `// test-lane: <name>` (the chaos suites, `chaos` and `network`: minutes of mostly waiting, on
+// private brokers of their own; the image and package builds): each named lane runs its files one
+// at a time beside the main lane. A file's output is printed when it ends, so the lanes do not
+// interleave. TEST_LANES=1 runs everything in one lane.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';

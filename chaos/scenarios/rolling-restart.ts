@@ -12,9 +12,9 @@ export const rollingRestart: Scenario = {
   defaults: (quick) => (quick ? { durationS: 30, rate: 20 } : { durationS: 150, rate: 50 }),
   async inject(ctx) {
     const gapMs = ctx.settings.quick ? 3000 : 15_000;
-    for (let i = 0; i < ctx.nodes.nodes.length; i++) {
+    for (let i = 0; i < ctx.nodes.nodeNames.length; i++) {
       await ctx.sleep(gapMs);
-      const name = ctx.nodes.node(i).options.nodeName;
+      const name = ctx.nodes.nodeNames[i] ?? `node ${i}`;
       await ctx.fault(
         `restart ${name}`,
         () => ctx.nodes.stopNode(i),

@@ -97,7 +97,9 @@ export async function startApi(env: Record<string, string | undefined>): Promise
         .find((l) => l.includes('"api listening"'));
       return line ? (JSON.parse(line) as { port: number }).port : undefined;
     },
-    30_000,
+    // A deadline, not a speed target: the embedded store's first start takes seconds, and far
+    // longer on a loaded machine.
+    90_000,
   );
   const base = `http://127.0.0.1:${port}`;
   await waitFor('api ready', async () => ((await fetch(`${base}/readyz`)).ok ? true : undefined), 30_000);

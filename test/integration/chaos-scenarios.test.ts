@@ -17,7 +17,8 @@ const reportDir = mkdtempSync(join(tmpdir(), 'warren-chaos-quick-'));
 
 test.after(() => rmSync(reportDir, { recursive: true, force: true }));
 
-for (const scenario of SCENARIOS) {
+// The netns scenarios (partition, pause-node, slow-link) have their own file: chaos-network.test.ts.
+for (const scenario of SCENARIOS.filter((s) => s.network === undefined)) {
   test(`${scenario.name} --quick loses nothing and leaves nothing stuck`, async () => {
     const run = await runWarren(['chaos', scenario.name, '--quick', '--report-dir', reportDir], { FORCE_COLOR: '0' }, 240_000, { interruptFirst: true });
     const files = readdirSync(reportDir).filter((f) => f.startsWith(`${scenario.name}-`) && f.endsWith('.json'));

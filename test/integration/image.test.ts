@@ -1,4 +1,4 @@
-// test-lane: chaos
+// test-lane: network
 // test-timeout-ms: 900000
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -1,4 +1,4 @@
-// test-lane: chaos
+// test-lane: network
 // test-timeout-ms: 400000
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

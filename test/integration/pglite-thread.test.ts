@@ -12,7 +12,7 @@ import { within } from '../helpers/broker.ts';
  * keep: driver errors with their SQLSTATE, transactions that commit or roll back as a whole, and a
  * process that can still exit on its own.
  */
-const T = 20_000;
+const T = 90_000;
 const s = suite<{ dir: string; db?: SqlClient }>('embedded store thread', { dir: '' });
 
 s.before(async (ctx) => {

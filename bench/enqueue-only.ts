@@ -1,0 +1,19 @@
+// Runs only the enqueue section of the bench (npm run bench runs it with the rest): a quick look
+// at producer.enqueue against raw amqplib in one process.
+import { randomBytes } from 'node:crypto';
+import { DEFAULT_AMQP_URL, ManagementClient, vhostOf, withVhost } from '../core/index.ts';
+import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
+import { benchEnqueue } from './sections/amqp.ts';
+
+const url = withVhost(process.env.AMQP_URL?.split(',')[0] ?? DEFAULT_AMQP_URL, `warren-bench-enqueue-${randomBytes(3).toString('hex')}`);
+const mgmt = new ManagementClient({ amqpUrl: url, managementUrl: process.env.AMQP_MANAGEMENT_URL });
+const compiled = loadCompiledTopology();
+await applyTopology({ amqpUrl: url, managementUrl: mgmt.baseUrl, compiled });
+try {
+  for (let round = 1; round <= Number(process.env.ROUNDS ?? 3); round++) {
+    const r = await benchEnqueue(url, compiled, 40_000, 256, 256);
+    console.log(`round ${round}: producer.enqueue ${Math.round(r.warren)}/s, raw ${Math.round(r.raw)}/s, ratio ${(r.warren / r.raw).toFixed(2)}`);
+  }
+} finally {
+  await mgmt.delete(mgmt.path('vhosts', vhostOf(url)));
+}
