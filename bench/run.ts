@@ -6,23 +6,19 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULT_AMQP_URL, LocalRabbitNode, ManagementClient, portAnswers, withVhost } from '../core/index.ts';
 import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
+import { withPgSchema } from './lib/pg-schema.ts';
+import { benchSizes, DEFAULT_BENCH_DATABASE_URL } from './lib/sizes.ts';
 import { benchConsume, benchEnqueue, benchPublish, type Pair } from './sections/amqp.ts';
 import { benchOverload, FLAT_MAX_GROWTH_MB, FLAT_MAX_GROWTH_SHARE } from './sections/overload.ts';
-import { benchE2e, benchHttp, benchScaling } from './sections/services.ts';
+import { benchPeers } from './sections/peers.ts';
+import { benchE2e, benchHttp, benchHttpApi, benchScaling } from './sections/services.ts';
+import { benchSustainedStores, type SustainedResult } from './sections/sustained.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
 const quick = values.quick;
-const size = {
-  messages: quick ? 10_000 : 40_000,
-  rounds: quick ? 1 : 3,
-  httpSeconds: quick ? 3 : 15,
-  httpWarmupSeconds: quick ? 1 : 3,
-  overloadSeconds: quick ? 5 : 20,
-  overloadWarmupSeconds: quick ? 1 : 2,
-  overloadMaxWarmupSeconds: quick ? 5 : 10,
-  e2eSeconds: quick ? 3 : 10,
-  scalingPerReplica: quick ? 250 : 1500,
-};
+const size = benchSizes(quick);
+/** PostgreSQL for the sustained run's second store (a schema of its own, dropped after). */
+const databaseUrl = process.env.BENCH_DATABASE_URL ?? DEFAULT_BENCH_DATABASE_URL;
 const began = Date.now();
 
 let node: LocalRabbitNode | undefined;
@@ -76,6 +72,30 @@ async function best(run: () => Promise<Pair>): Promise<Pair> {
   return out;
 }
 
+const ms = (n: number | undefined) => (n === undefined ? '-' : n.toFixed(0));
+
+/** A table row for one store's sustained ramp: the rate held and e2e p50/p99 at it. */
+function sustainedRow(store: string, r: SustainedResult): string[] {
+  const held = r.sustainedPerSecond;
+  return [
+    `| sustained e2e (API -> 2 workers -> store), ${store}: offered rate held, e2e p50 / p99 ms | ${held}/s, ${ms(r.p50Ms)} / ${ms(r.p99Ms)} | | | >= 1500/s, p99 < 1000 | ${held >= 1500 && (r.p99Ms ?? Infinity) < 1000 ? 'yes' : '**no**'} |`,
+  ];
+}
+
+/** The per-step table of a sustained ramp. */
+function stepTable(r: SustainedResult, store: string): string {
+  const head = [
+    `sustained ramp, ${store}:`,
+    '| offered/s | accepted/s | processed/s | backlog at end | e2e p50 / p99 / p99.9 ms | HTTP p99 ms | sustained |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  const body = r.steps.map(
+    (s) =>
+      `| ${s.offeredPerSecond} | ${s.acceptedPerSecond.toFixed(0)} | ${s.processedPerSecond.toFixed(0)} | ${s.backlogAtEnd} | ${ms(s.e2eP50Ms)} / ${ms(s.e2eP99Ms)} / ${ms(s.e2eP999Ms)} | ${ms(s.httpP99Ms)} | ${s.holds ? 'yes' : `no: ${s.reasons.join('; ')}`} |`,
+  );
+  return [...head, ...body].join('\n');
+}
+
 try {
   await applyTopology({ amqpUrl: url, managementUrl: mgmt.baseUrl, compiled });
   const overview = await mgmt.get<{ rabbitmq_version?: string }>('/api/overview');
@@ -96,6 +116,11 @@ try {
   const http = await section('http', `autocannon, 50 connections, ${size.httpSeconds} s each after ${size.httpWarmupSeconds} s of warm-up`, () =>
     benchHttp(url, size.httpSeconds, size.httpWarmupSeconds, 50, 3900),
   );
+  const httpPostgres = await section('http postgres', `the same load against Warren's API on PostgreSQL (a schema of its own, dropped after)`, () =>
+    withPgSchema(databaseUrl, (schema) =>
+      benchHttpApi(url, size.httpSeconds, size.httpWarmupSeconds, 50, 3905, { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema }),
+    ),
+  );
   const overloadConnections = 200;
   const overload = await section(
     'overload',
@@ -113,6 +138,27 @@ try {
       }),
   );
   const e2e = await section('end to end', `one API, two workers, ${size.e2eSeconds} s of load from 50 clients`, () => benchE2e(url, size.e2eSeconds, 50, 3910));
+  const sustained = await section(
+    'sustained',
+    `fixed offered rates ${size.sustainedRates.join(', ')}/s, ${size.sustainedStepSeconds} s each, through the API to the store (embedded, then PostgreSQL); stops at the first step not sustained`,
+    () =>
+      benchSustainedStores({
+        url,
+        mgmt,
+        port: 3950,
+        postgresPort: 3955,
+        databaseUrl,
+        rates: size.sustainedRates,
+        stepSeconds: size.sustainedStepSeconds,
+        warmupSeconds: size.sustainedWarmupSeconds,
+        connections: size.sustainedConnections,
+      }),
+  );
+  const peers = await section(
+    'peers',
+    `${size.peerJobs} jobs of 256 B to stored results, 2 worker processes: producer.enqueue vs BullMQ queue.add (durable private Redis, then the machine's Redis)`,
+    () => benchPeers(url, mgmt, compiled, 3960, { count: size.peerJobs, window: 256, concurrency: 50 }),
+  );
   const scaling = await section('scaling', '20 ms handler, concurrency 10, 1/2/4 replicas', () => benchScaling(url, size.scalingPerReplica, [1, 2, 4]));
 
   const ratio = (p: Pair) => p.warren / p.raw;
@@ -138,7 +184,20 @@ try {
     httpP50Ms: http.warren.p50Ms,
     httpP99Ms: http.warren.p99Ms,
     httpNon2xx: http.warren.non2xx + http.warren.errors,
+    httpPostgresRatio: 'value' in httpPostgres ? httpPostgres.value.warren.acceptedPerSecond / http.bare.acceptedPerSecond : null,
+    httpPostgresP99Ms: 'value' in httpPostgres ? httpPostgres.value.warren.p99Ms : null,
     e2ePerSecond: e2e.perSecond,
+    e2eSustainedPerSecond: sustained.embedded.sustainedPerSecond,
+    e2eP50Ms: sustained.embedded.p50Ms ?? null,
+    e2eP99Ms: sustained.embedded.p99Ms ?? null,
+    e2eSustainedPostgresPerSecond: 'skipped' in sustained.postgres ? null : sustained.postgres.sustainedPerSecond,
+    e2eP99PostgresMs: 'skipped' in sustained.postgres ? null : (sustained.postgres.p99Ms ?? null),
+    producerE2ePerSecond: peers.warren.e2ePerSecond,
+    producerE2eP99Ms: peers.warren.e2eP99Ms ?? null,
+    bullmqEnqueuePerSecond: peers.bullmqDurable.enqueuePerSecond,
+    bullmqE2ePerSecond: peers.bullmqDurable.e2ePerSecond,
+    bullmqE2eP99Ms: peers.bullmqDurable.e2eP99Ms ?? null,
+    apiPeakRssMb: http.apiLoadPeakRssMb,
     overloadOfferedPerSecond: overload.offeredPerSecond,
     overloadAchievedPerSecond: overload.achievedPerSecond,
     overloadAcceptedPerSecond: overload.acceptedPerSecond,
@@ -150,7 +209,7 @@ try {
     overloadRssGrowthMb: overload.rss.growthMb,
     overloadRssFlat: overload.rss.flat ?? null,
     sectionSeconds,
-    detail: { publish, enqueue, consume, consumeResults, http, overload, e2e, scaling },
+    detail: { publish, enqueue, consume, consumeResults, http, httpPostgres, overload, e2e, sustained, peers, scaling },
   };
   const mark = (ok: boolean) => (ok ? 'yes' : '**no**');
   const f = (n: number) => n.toFixed(0);
@@ -183,6 +242,11 @@ try {
     [
       `| HTTP p50 / p99 ms | ${http.warren.p50Ms} / ${http.warren.p99Ms} | ${http.bare.p50Ms} / ${http.bare.p99Ms} | | p99 < 50 | ${mark(http.warren.p99Ms < 50)} |`,
     ],
+    [
+      'value' in httpPostgres
+        ? `| HTTP accepted req/s, PostgreSQL store, p99 ms | ${f(httpPostgres.value.warren.acceptedPerSecond)}, p99 ${httpPostgres.value.warren.p99Ms} | ${f(http.bare.acceptedPerSecond)} (bare express) | ${(httpPostgres.value.warren.acceptedPerSecond / http.bare.acceptedPerSecond).toFixed(2)} | >= 0.5, p99 < 50 | ${mark(httpPostgres.value.warren.acceptedPerSecond >= 0.5 * http.bare.acceptedPerSecond && httpPostgres.value.warren.p99Ms < 50)} |`
+        : `| HTTP, PostgreSQL store | not measured: ${httpPostgres.skipped} | | | | |`,
+    ],
     [`| HTTP non-2xx + errors | ${results.httpNon2xx} | ${http.bare.non2xx + http.bare.errors} | | 0 | ${mark(results.httpNon2xx === 0)} |`],
     [
       `| overload: 2x offered, ${overload.connections} conns, ${overload.seconds} s, no worker: answered req/s | ${f(overload.achievedPerSecond)} (202: ${f(overload.acceptedPerSecond)}/s, 503: ${f(overload.rejectedPerSecond)}/s${codes}) | ${f(overload.offeredPerSecond)} offered | ${(overload.achievedPerSecond / overload.offeredPerSecond).toFixed(2)} | 503 + Retry-After only | ${mark(shedsCleanly)} |`,
@@ -191,14 +255,26 @@ try {
       `| overload: API RSS MiB start / peak / last quarter (growth) | ${f(overload.rss.startMb)} / ${f(overload.rss.peakMb)} / ${f(overload.rss.endMb)} (${signed(overload.rss.growthMb)}) | | | flat: growth < ${FLAT_MAX_GROWTH_SHARE * 100}% of start and < ${FLAT_MAX_GROWTH_MB} | ${overload.rss.flat === undefined ? 'n/a: start-up RSS not released in the warm-up' : mark(overload.rss.flat)} |`,
     ],
     [`| end to end processed/s (1 API, 2 workers) | ${f(e2e.perSecond)} (${e2e.accepted} requests) | | | | |`],
+    sustainedRow('embedded store', sustained.embedded),
+    'skipped' in sustained.postgres
+      ? [`| sustained e2e, PostgreSQL | not measured: ${sustained.postgres.skipped} | | | | |`]
+      : sustainedRow('PostgreSQL', sustained.postgres),
+    [
+      `| producer.enqueue to stored result, jobs/s (p99 ms) | ${f(peers.warren.e2ePerSecond)} (${ms(peers.warren.e2eP99Ms)}) | ${f(peers.bullmqDurable.e2ePerSecond)} (${ms(peers.bullmqDurable.e2eP99Ms)}) (BullMQ, Redis appendfsync everysec) | ${(peers.warren.e2ePerSecond / peers.bullmqDurable.e2ePerSecond).toFixed(2)} | >= 1 | ${mark(peers.warren.e2ePerSecond >= peers.bullmqDurable.e2ePerSecond)} |`,
+      `| enqueue jobs/s (window 256) | ${f(peers.warren.enqueuePerSecond)} | ${f(peers.bullmqDurable.enqueuePerSecond)} (BullMQ queue.add, durable Redis) | ${(peers.warren.enqueuePerSecond / peers.bullmqDurable.enqueuePerSecond).toFixed(2)} | | |`,
+      'skipped' in peers.bullmqMachine
+        ? `| BullMQ on the machine's Redis | not measured: ${peers.bullmqMachine.skipped} | | | | |`
+        : `| BullMQ on the machine's Redis (no persistence): enqueue / to stored result jobs/s (p99 ms) | | ${f(peers.bullmqMachine.enqueuePerSecond)} / ${f(peers.bullmqMachine.e2ePerSecond)} (${ms(peers.bullmqMachine.e2eP99Ms)}) | | | |`,
+    ],
     ...scaling.map((s) => [
       `| scaling: ${s.replicas} replica(s), 20 ms handler | ${f(s.perSecond)}/s | | ${(s.perSecond / (scaling[0]?.perSecond ?? 1)).toFixed(2)} vs 1 | grows | ${mark(s.replicas === 1 || s.perSecond > (scaling[0]?.perSecond ?? 0) * 1.3)} |`,
     ]),
     [`| peak RSS MiB: API under HTTP load / e2e | ${f(http.apiPeakRssMb)} / ${f(e2e.apiPeakRssMb)} | | | | |`],
+    [`| API peak RSS MiB under the HTTP load, embedded store (sampled) | ${f(http.apiLoadPeakRssMb)} | | | <= 300 | ${mark(http.apiLoadPeakRssMb <= 300)} |`],
     [`| peak RSS MiB: workers e2e (2 replicas + supervisor) | ${f(e2e.workerPeakRssMb)} | | | | |`],
   ].flat();
   console.log(
-    `\n${rows.join('\n')}\n\n${results.machine.cpus} cpus (${results.machine.cpuModel}), node ${process.version}, RabbitMQ ${results.machine.rabbitmq}, ${results.seconds} s`,
+    `\n${rows.join('\n')}\n\n${stepTable(sustained.embedded, 'embedded store')}${'skipped' in sustained.postgres ? '' : `\n\n${stepTable(sustained.postgres, 'PostgreSQL')}`}\n\n${results.machine.cpus} cpus (${results.machine.cpuModel}), node ${process.version}, RabbitMQ ${results.machine.rabbitmq}, ${results.seconds} s`,
   );
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(new URL('./results/latest.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);

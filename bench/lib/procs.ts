@@ -15,9 +15,21 @@ export interface Service {
   stop(): Promise<void>;
 }
 
+let cpuProfileDir: string | undefined;
+
+/**
+ * From now on, services started here run with `--cpu-prof` and write a .cpuprofile into `dir`
+ * when they exit (SIGTERM at a section's end). Node refuses --cpu-prof in NODE_OPTIONS, and a
+ * worker supervisor does not pass its flags to its replicas: see startWorkers.
+ */
+export function profileServicesInto(dir: string): void {
+  cpuProfileDir = dir;
+}
+
 /** Starts a node script as a child process with its output kept out of the bench's table. */
 export function startService(args: string[], env: NodeJS.ProcessEnv): Service {
-  const child = spawn(process.execPath, args, {
+  const nodeArgs = cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : [];
+  const child = spawn(process.execPath, [...nodeArgs, ...args], {
     env: { ...process.env, LOG_LEVEL: 'warn', WORKER_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -38,6 +50,25 @@ export function startService(args: string[], env: NodeJS.ProcessEnv): Service {
       const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await exited;
       clearTimeout(t);
+    },
+  };
+}
+
+/**
+ * `replicas` Warren worker processes at `concurrency`: one `warren worker --replicas N` (the
+ * supervisor and its replicas), or, while profiling, N plain `warren worker` processes, so that
+ * each handling process runs with --cpu-prof. stop() stops them all.
+ */
+export function startWorkers(url: string, replicas: number, concurrency: number, env: NodeJS.ProcessEnv = {}): Service {
+  const all = { AMQP_URL: url, ...env };
+  if (!cpuProfileDir) return startService([WARREN_BIN, 'worker', '--replicas', String(replicas), '--concurrency', String(concurrency)], all);
+  const each = Array.from({ length: replicas }, () => startService([WARREN_BIN, 'worker', '--concurrency', String(concurrency)], all));
+  return {
+    child: each[0]?.child as ChildProcess,
+    peakRssMb: () => each.reduce((n, w) => n + w.peakRssMb(), 0),
+    rssMb: () => each.reduce((n, w) => n + w.rssMb(), 0),
+    stop: async () => {
+      await Promise.all(each.map((w) => w.stop()));
     },
   };
 }

@@ -1,6 +1,6 @@
 import amqplib from 'amqplib';
 import { type HttpLoadResult, postLoad } from '../lib/http-load.ts';
-import { type Service, startApi, startService, WARREN_BIN, waitHttp } from '../lib/procs.ts';
+import { type RssSample, recordRss, type Service, startApi, startService, WARREN_BIN, waitHttp } from '../lib/procs.ts';
 import { purge } from './amqp.ts';
 
 const BARE = new URL('../bare-server.ts', import.meta.url).pathname;
@@ -8,7 +8,10 @@ const BARE = new URL('../bare-server.ts', import.meta.url).pathname;
 export interface HttpComparison {
   warren: HttpLoadResult;
   bare: HttpLoadResult;
+  /** The API's high-water mark (VmHWM): start-up included. */
   apiPeakRssMb: number;
+  /** The largest RSS sample (recordRss, every 100 ms) from ready through the warm-up and the load. */
+  apiLoadPeakRssMb: number;
 }
 
 /** The API of the HTTP and end-to-end runs: a window wide enough that 50 clients never fill it. */
@@ -20,30 +23,51 @@ const API_ENV = { API_MAX_IN_FLIGHT: '5000' };
  * not how fast each side's code gets compiled.
  */
 export async function benchHttp(url: string, seconds: number, warmupSeconds: number, connections: number, port: number): Promise<HttpComparison> {
-  const load = async (target: string) => {
-    await postLoad(target, { connections, seconds: warmupSeconds });
-    // Nothing consumes the requests queue here: emptied every 3 s, it stays far below its max
-    // length (100000), past which the broker would refuse publishes and the API answer 503.
-    await purge(url, 'processing.requests');
-    const purger = setInterval(() => void purge(url, 'processing.requests').catch(() => undefined), 3000);
-    try {
-      return await postLoad(target, { connections, seconds });
-    } finally {
-      clearInterval(purger);
-    }
-  };
   const bare = startService(['--import', 'tsx', BARE], { PORT: String(port + 1) });
   await waitHttp(`http://127.0.0.1:${port + 1}/readyz`);
-  const bareResult = await load(`http://127.0.0.1:${port + 1}/api/v1/processData`);
+  const bareResult = await httpLoad(url, `http://127.0.0.1:${port + 1}/api/v1/processData`, seconds, warmupSeconds, connections);
   await bare.stop();
-  const api = startApi(url, port, API_ENV);
+  const api = await benchHttpApi(url, seconds, warmupSeconds, connections, port);
+  return { warren: api.warren, bare: bareResult, apiPeakRssMb: api.apiPeakRssMb, apiLoadPeakRssMb: api.apiLoadPeakRssMb };
+}
+
+/** Warren's side of benchHttp alone; `apiEnv` picks the store (DATABASE_URL, DATABASE_SCHEMA). */
+export async function benchHttpApi(
+  url: string,
+  seconds: number,
+  warmupSeconds: number,
+  connections: number,
+  port: number,
+  apiEnv: NodeJS.ProcessEnv = {},
+): Promise<Omit<HttpComparison, 'bare'>> {
+  const api = startApi(url, port, { ...API_ENV, ...apiEnv });
   try {
-    await waitHttp(`http://127.0.0.1:${port}/readyz`);
-    const warren = await load(`http://127.0.0.1:${port}/api/v1/processData`);
-    return { warren, bare: bareResult, apiPeakRssMb: api.peakRssMb() };
+    await waitHttp(`http://127.0.0.1:${port}/readyz`, 60_000);
+    const recorder = recordRss(api, 100);
+    let samples: RssSample[] = [];
+    let warren: HttpLoadResult;
+    try {
+      warren = await httpLoad(url, `http://127.0.0.1:${port}/api/v1/processData`, seconds, warmupSeconds, connections);
+    } finally {
+      samples = recorder.stop();
+    }
+    return { warren, apiPeakRssMb: api.peakRssMb(), apiLoadPeakRssMb: Math.max(0, ...samples.map((x) => x.mb)) };
   } finally {
     await api.stop();
     await purge(url, 'processing.requests');
+  }
+}
+
+async function httpLoad(url: string, target: string, seconds: number, warmupSeconds: number, connections: number): Promise<HttpLoadResult> {
+  await postLoad(target, { connections, seconds: warmupSeconds });
+  // Nothing consumes the requests queue here: emptied every 3 s, it stays far below its max
+  // length (100000), past which the broker would refuse publishes and the API answer 503.
+  await purge(url, 'processing.requests');
+  const purger = setInterval(() => void purge(url, 'processing.requests').catch(() => undefined), 3000);
+  try {
+    return await postLoad(target, { connections, seconds });
+  } finally {
+    clearInterval(purger);
   }
 }
 
