@@ -1,3 +1,4 @@
+import type { DeadLetter } from '../dead-letters/index.ts';
 import type { DeadGroupRecord, DeadLetterRecord, RequestRecord } from '../store/result-store.ts';
 import { type Html, html, when } from './html.ts';
 import type { QueueRow } from './queue-overview.ts';
@@ -143,23 +144,8 @@ export function searchPage(p: { csrf: string; requestId: string; rows: readonly 
   );
 }
 
-export interface MessageView {
-  requestId: string | undefined;
-  originQueue: string;
-  reason: string;
-  errorCode: string | undefined;
-  errorMessage: string | undefined;
-  errorStack: string | undefined;
-  attempts: number;
-  firstFailure: string | undefined;
-  lastFailure: string | undefined;
-  deadAt: string | undefined;
-  group: string;
-  replays: number;
-  history: unknown[];
-  headers: Record<string, unknown>;
-  body: unknown;
-}
+/** One dead letter as the page shows it: the decoded dead letter, its group's id and its body. */
+export type MessageView = Omit<DeadLetter, 'messageId' | 'fingerprint' | 'body'> & { group: string; body: unknown };
 
 export function messagePage(p: { csrf: string; id: string; view: MessageView | undefined; record: RequestRecord | undefined; error?: string }): string {
   const v = p.view;
