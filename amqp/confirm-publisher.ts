@@ -131,8 +131,8 @@ export class ConfirmPublisher {
     const metrics = this.opts.metrics;
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
-    const ch = channels.current;
-    if (!ch) return this.refuse('closed', 'no open channel to the broker (reconnecting)');
+    // refusal() found a channel.
+    const ch = channels.current as ConfirmChannel;
     const size = envelope.content.length;
     const maxBytes = this.opts.maxInFlightBytes ?? (maxInFlight === undefined ? Number.POSITIVE_INFINITY : DEFAULT_MAX_IN_FLIGHT_BYTES);
     if (this.inFlight > 0 && this.inFlightBytes + size > maxBytes) return this.refuse('window-full', 'too many bytes await confirmation');

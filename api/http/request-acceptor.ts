@@ -157,11 +157,7 @@ export class RequestAcceptor {
       }
       // After the row is in (or not), remove it: the client gets an error, never this requestId.
       // If the message did reach the queue (a timeout), its outcome writes the row again.
-      const cleanup = recorded
-        .then(() => this.opts.store.forgetQueued(requestId))
-        .catch((forgetErr: unknown) => this.log.warn({ err: forgetErr, requestId }, 'row of a refused request not removed; no client holds its requestId'))
-        .finally(() => this.cleanups.delete(cleanup));
-      this.cleanups.add(cleanup);
+      this.forget(requestId, recorded, 'row of a refused request not removed; no client holds its requestId');
       throw err;
     }
     await recorded;
@@ -175,9 +171,14 @@ export class RequestAcceptor {
   lateOutcome(requestId: string, enqueued: boolean): void {
     if (enqueued) return;
     this.log.warn({ requestId }, 'a request answered as unknown was refused by the broker after all; its row is removed');
-    const cleanup = this.opts.store
-      .forgetQueued(requestId)
-      .catch((err: unknown) => this.log.warn({ err, requestId }, 'row of a request never received not removed'))
+    this.forget(requestId, Promise.resolve(), 'row of a request never received not removed');
+  }
+
+  /** Removes a queued row once `after` settled, tracked so drain() waits for it. */
+  private forget(requestId: string, after: Promise<void>, failure: string): void {
+    const cleanup = after
+      .then(() => this.opts.store.forgetQueued(requestId))
+      .catch((err: unknown) => this.log.warn({ err, requestId }, failure))
       .finally(() => this.cleanups.delete(cleanup));
     this.cleanups.add(cleanup);
   }
