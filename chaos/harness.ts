@@ -44,7 +44,10 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Ch
   const prefix = `${scenario.name}-${randomBytes(3).toString('hex')}`;
   const log = (msg: string) => o.log(`[${scenario.name} ${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
   const report = emptyReport(scenario.name, s, started);
-  const leftovers = new Leftovers(scenario.name, runDir);
+  // Loopback scenarios are told apart by their ports too: `--base-port` runs a second copy of a
+  // scenario (the self-check's) beside the suite's without sharing node names or run records.
+  const runId = scenario.network ? scenario.name : `${scenario.name}-${scenario.basePort}`;
+  const leftovers = new Leftovers(runId, runDir);
   const net = scenario.network
     ? new NetnsCluster({
         layout: new NetLayout(scenario.network.id, scenario.network.subnet, scenario.nodes),
@@ -57,7 +60,7 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Ch
   const nodes: BrokerCluster =
     net ??
     new RabbitNodes({
-      prefix: `chaos-${scenario.name}`,
+      prefix: `chaos-${runId}`,
       basePort: scenario.basePort,
       size: scenario.nodes,
       baseDir: join(runDir, 'rabbit'),

@@ -30,6 +30,8 @@ Options:
   --heartbeat S       AMQP heartbeat the clients ask for (?heartbeat=S on their URLs; netns scenarios)
   --publish-timeout-ms MS   the API's API_PUBLISH_TIMEOUT_MS
   --max-blind S       fail when the longest window without a 202 exceeds S seconds (default: report only)
+  --base-port P       first AMQP port of a loopback scenario's nodes (management +10000,
+                      distribution +20000), to run it beside another copy of itself
   --report-dir DIR    where reports go (default chaos/reports)
   --keep              keep the temp folder (broker data, logs, store) for a post-mortem
 `;
@@ -58,6 +60,7 @@ export async function run(args: string[]): Promise<number> {
       'drain-timeout': { type: 'string' },
       'poison-every': { type: 'string' },
       'report-dir': { type: 'string' },
+      'base-port': { type: 'string' },
       heartbeat: { type: 'string' },
       'publish-timeout-ms': { type: 'string' },
       'max-blind': { type: 'string' },
@@ -75,7 +78,10 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(removed.length ? `removed: ${removed.join(', ')}\n` : 'nothing left over\n');
     return 0;
   }
-  const scenarios = name === 'all' ? SCENARIOS : [findScenario(name)].filter((s) => s !== undefined);
+  const basePort = num(values['base-port'], 'base-port', true);
+  const scenarios = (name === 'all' ? SCENARIOS : [findScenario(name)].filter((s) => s !== undefined)).map((s) =>
+    basePort === undefined || s.network ? s : { ...s, basePort },
+  );
   if (scenarios.length === 0) {
     process.stderr.write(`warren chaos: unknown scenario "${name}"\n\n${USAGE}`);
     return 1;

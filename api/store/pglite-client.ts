@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ConfigError } from '../../core/index.ts';
@@ -95,9 +95,21 @@ class PgliteThreadClient implements SqlClient {
     worker.on('exit', (code) => this.stop(new Error(`the embedded store's thread exited (code ${code})`)));
   }
 
-  /** Starts the thread on `root/store` and waits until PGlite is open there. */
+  /**
+   * Starts the thread on `root/store` and waits until PGlite is open there. A new folder is
+   * created first by a thread of its own that then exits: PGlite's initdb loads a second PGlite
+   * and the initdb module, and the thread that ran it kept about 450 MiB of them for good.
+   */
   static async start(root: string, lock: Lock): Promise<PgliteThreadClient> {
-    const data: StoreThreadData = { dir: join(root, 'store') };
+    const dir = join(root, 'store');
+    if (!existsSync(join(dir, 'PG_VERSION'))) await (await PgliteThreadClient.open({ dir, initOnly: true })).terminate();
+    const worker = await PgliteThreadClient.open({ dir });
+    worker.unref();
+    return new PgliteThreadClient(worker, root, lock);
+  }
+
+  /** A store thread on `data.dir`, once PGlite has opened there. */
+  private static async open(data: StoreThreadData): Promise<Worker> {
     const worker = new Worker(THREAD_ENTRY, { workerData: data });
     const opened = new Promise<void>((resolve, reject) => {
       const onExit = (code: number) => reject(new Error(`the embedded store's thread exited (code ${code}) while opening ${data.dir}`));
@@ -116,8 +128,7 @@ class PgliteThreadClient implements SqlClient {
       await worker.terminate();
       throw err;
     }
-    worker.unref();
-    return new PgliteThreadClient(worker, root, lock);
+    return worker;
   }
 
   query<R extends object>(sql: string, params: readonly unknown[] = []): Promise<R[]> {

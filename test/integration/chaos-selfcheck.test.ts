@@ -19,7 +19,8 @@ const reportDir = mkdtempSync(join(tmpdir(), 'warren-chaos-selfcheck-'));
 test.after(() => rmSync(reportDir, { recursive: true, force: true }));
 
 test('kill-broker on classic non-durable queues reports lost requests and exits non-zero', async () => {
-  const args = ['kill-broker', '--quick', '--topology', 'test/fixtures/chaos-unsafe-topology.yaml', '--rate', '10', '--delay-ms', '300'];
+  // Ports of its own: the chaos lane may be running the suite's kill-broker (5711) at the same time.
+  const args = ['kill-broker', '--quick', '--base-port', '5771', '--topology', 'test/fixtures/chaos-unsafe-topology.yaml', '--rate', '10', '--delay-ms', '300'];
   const run = await runWarren(['chaos', ...args, '--concurrency', '1', '--replicas', '2', '--report-dir', reportDir], { FORCE_COLOR: '0' }, 220_000, {
     interruptFirst: true,
   });
