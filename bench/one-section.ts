@@ -1,4 +1,4 @@
-// `node --import tsx bench/one-section.ts <sustained|peers|http> [--quick] [--cpu-prof DIR]`: one of the newer
+// `node --import tsx bench/one-section.ts <sustained|peers|http> [--quick] [--sources] [--cpu-prof DIR]`: one of the newer
 // sections alone, on the broker at AMQP_URL (default 127.0.0.1:5672) in a vhost of its own, its
 // result printed as JSON. For working on one figure; `npm run bench` remains the run of record.
 import { randomBytes } from 'node:crypto';
@@ -6,13 +6,16 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_AMQP_URL, ManagementClient, withVhost } from '../core/index.ts';
 import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
-import { profileServicesInto } from './lib/procs.ts';
+import { profileServicesInto, runServicesFromBuild } from './lib/procs.ts';
 import { benchSizes, DEFAULT_BENCH_DATABASE_URL } from './lib/sizes.ts';
 import { benchPeers } from './sections/peers.ts';
 import { benchHttp } from './sections/services.ts';
 import { benchSustainedStores } from './sections/sustained.ts';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { quick: { type: 'boolean', default: false }, 'cpu-prof': { type: 'string' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { quick: { type: 'boolean', default: false }, sources: { type: 'boolean', default: false }, 'cpu-prof': { type: 'string' } },
+});
 const which = positionals[0];
 const sections = ['sustained', 'peers', 'http'];
 if (!which || !sections.includes(which)) {
@@ -20,6 +23,7 @@ if (!which || !sections.includes(which)) {
   process.exit(2);
 }
 const size = benchSizes(values.quick);
+if (!values.sources) runServicesFromBuild();
 // Every process the section starts (the API, each worker) writes a .cpuprofile into the folder
 // when it exits at the section's end; bench/profile-top.ts reads them.
 if (values['cpu-prof']) profileServicesInto(resolve(values['cpu-prof']));

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_AMQP_URL, LocalRabbitNode, ManagementClient, portAnswers, withVhost } from '../core/index.ts';
 import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
 import { withPgSchema } from './lib/pg-schema.ts';
+import { runServicesFromBuild } from './lib/procs.ts';
 import { benchSizes, DEFAULT_BENCH_DATABASE_URL } from './lib/sizes.ts';
 import { benchConsume, benchEnqueue, benchPublish, type Pair } from './sections/amqp.ts';
 import { benchOverload, FLAT_MAX_GROWTH_MB, FLAT_MAX_GROWTH_SHARE } from './sections/overload.ts';
@@ -14,8 +15,10 @@ import { benchPeers } from './sections/peers.ts';
 import { benchE2e, benchHttp, benchHttpApi, benchScaling } from './sections/services.ts';
 import { benchSustainedStores, type SustainedResult } from './sections/sustained.ts';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, sources: { type: 'boolean', default: false } } });
 const quick = values.quick;
+// The API and the workers run compiled, as deployed; `--sources` runs them through tsx instead.
+if (!values.sources) runServicesFromBuild();
 const size = benchSizes(quick);
 /** PostgreSQL for the sustained run's second store (a schema of its own, dropped after). */
 const databaseUrl = process.env.BENCH_DATABASE_URL ?? DEFAULT_BENCH_DATABASE_URL;

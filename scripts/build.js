@@ -14,6 +14,8 @@ if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 for (const f of readdirSync(join(root, 'topology')).filter((f) => /\.ya?ml$/.test(f))) {
   cpSync(join(root, 'topology', f), join(dist, 'topology', f));
 }
+// The embedded store's initdb runs as a process of its own from this plain JavaScript file.
+cpSync(join(root, 'api/store/pglite-initdb.mjs'), join(dist, 'api/store/pglite-initdb.mjs'));
 // The failure console's script and stylesheet, served from beside the compiled routes.
 cpSync(join(root, 'api/admin/assets'), join(dist, 'api/admin/assets'), { recursive: true });
 console.log(`built ${dist}`);

@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ConfigError } from '../../core/index.ts';
 import type { SerializedError, StoreCall, StoreReply, StoreThreadData } from './pglite-thread.ts';
@@ -34,6 +36,32 @@ const heldLocks = new Set<string>();
  * sources the thread starts at a .mjs that registers it; compiled, the thread runs its .js.
  */
 const THREAD_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./pglite-thread.mjs', import.meta.url) : new URL('./pglite-thread.js', import.meta.url);
+
+const INITDB = fileURLToPath(new URL('./pglite-initdb.mjs', import.meta.url));
+
+/** How long a new folder's initdb may take (7-15 s on a loaded 2-core machine). */
+const INITDB_DEADLINE_MS = 180_000;
+
+/** Runs PGlite's initdb on a new folder in a child process, which gives back all it used when it exits. */
+function initdb(dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [INITDB, dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr = (stderr + d).slice(-4000);
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), INITDB_DEADLINE_MS);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`could not start the embedded store's initdb for ${dir}: ${err.message}`));
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`creating the embedded store in ${dir} failed (${signal ?? `exit code ${code}`}): ${stderr.trim() || 'no output'}`));
+    });
+  });
+}
 
 function acquireLock(path: string): Lock {
   if (heldLocks.has(path)) throw new ConfigError('DATA_DIR', `${path} is already open in this process`);
@@ -97,12 +125,12 @@ class PgliteThreadClient implements SqlClient {
 
   /**
    * Starts the thread on `root/store` and waits until PGlite is open there. A new folder is
-   * created first by a thread of its own that then exits: PGlite's initdb loads a second PGlite
-   * and the initdb module, and the thread that ran it kept about 450 MiB of them for good.
+   * created first by a process of its own (pglite-initdb.mjs), so the API never holds what
+   * PGlite's initdb leaves behind.
    */
   static async start(root: string, lock: Lock): Promise<PgliteThreadClient> {
     const dir = join(root, 'store');
-    if (!existsSync(join(dir, 'PG_VERSION'))) await (await PgliteThreadClient.open({ dir, initOnly: true })).terminate();
+    if (!existsSync(join(dir, 'PG_VERSION'))) await initdb(dir);
     const worker = await PgliteThreadClient.open({ dir });
     worker.unref();
     return new PgliteThreadClient(worker, root, lock);

@@ -23,8 +23,6 @@ export interface SerializedError {
 
 export interface StoreThreadData {
   dir: string;
-  /** Create the database (initdb) and exit: the thread that serves it starts on a folder that exists. */
-  initOnly?: boolean;
 }
 
 /**
@@ -54,12 +52,6 @@ async function serve(): Promise<void> {
   let db: PGlite;
   try {
     db = await PGlite.create(data.dir, { startParams: [...PGlite.defaultStartParams, ...SETTINGS] });
-    if (data.initOnly) {
-      await db.close();
-      reply({ id: 0, ok: true });
-      port.close();
-      return;
-    }
   } catch (err) {
     fail(0, err);
     return;

@@ -99,7 +99,8 @@ test.after(async () => {
   await api?.stop();
   killAll();
   await vh?.cleanup();
-  rmSync(dir, { recursive: true, force: true });
+  // The before hook may have failed before it made the folder (no Chromium, say).
+  if (dir) rmSync(dir, { recursive: true, force: true });
   const c = new pg.Client({ connectionString: PG_URL });
   await c.connect();
   await c.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`);
