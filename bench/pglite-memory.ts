@@ -1,14 +1,13 @@
 // Measures what the embedded store costs the process that opens it: RSS and its high-water mark
 // after openPgliteClient on a new folder, after 5 000 rows, and after a reopen on that folder.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openPgliteClient } from '../api/store/pglite-client.ts';
+import { statusKb } from './lib/procs.ts';
 
 function status(): { rss: number; hwm: number } {
-  const s = readFileSync('/proc/self/status', 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0) / 1024;
-  return { rss: Math.round(kb('VmRSS')), hwm: Math.round(kb('VmHWM')) };
+  return { rss: Math.round(statusKb(process.pid, 'VmRSS') / 1024), hwm: Math.round(statusKb(process.pid, 'VmHWM') / 1024) };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'warren-pglite-mem-'));

@@ -115,7 +115,8 @@ function treeStatusKb(pid: number | undefined, field: 'VmHWM' | 'VmRSS'): number
   return total;
 }
 
-function statusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+/** A process's VmHWM or VmRSS from /proc, in kB (0 when it is gone). */
+export function statusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   try {
     const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : 0;
