@@ -2,7 +2,7 @@ import { NAMES, netOf, type Scenario } from '../scenario.ts';
 
 /**
  * Network partitions on a three-node cluster whose nodes live in network namespaces of their own
- * (pause_minority, net_ticktime 8 s). The API connects to a follower, the workers to the other
+ * (pause_minority, net_ticktime 4 s). The API connects to a follower, the workers to the other
  * two nodes. First the node leading the main queue is cut off from the other two (clients keep
  * their links to every node, so the minority node's clients see it pause); then a 1|2 split puts
  * the API's node on the minority side, its link to the API cut silently too (no reset: the API
@@ -14,7 +14,7 @@ export const partition: Scenario = {
   summary: 'netns cluster: cut the main queue leader off, heal; then a 1|2 split with the API on the minority side',
   nodes: 3,
   basePort: 0,
-  network: { id: 'p', subnet: 31, netTicktimeS: 8 },
+  network: { id: 'p', subnet: 31, netTicktimeS: 4 },
   totalQueue: true,
   defaults: (quick) => (quick ? { durationS: 30, rate: 20 } : { durationS: 150, rate: 50 }),
   async place({ cluster, leader, query }) {

@@ -12,7 +12,7 @@ export const pauseNode: Scenario = {
   summary: 'netns cluster: SIGSTOP the main queue leader (the API node) past net_ticktime, SIGCONT it',
   nodes: 3,
   basePort: 0,
-  network: { id: 'n', subnet: 32, netTicktimeS: 8 },
+  network: { id: 'n', subnet: 32, netTicktimeS: 4 },
   totalQueue: true,
   defaults: (quick) => (quick ? { durationS: 25, rate: 20 } : { durationS: 120, rate: 50 }),
   async place({ cluster, leader, query }) {

@@ -14,7 +14,7 @@ export const slowLink: Scenario = {
   summary: 'netns cluster: API<->node then worker<->node links slowed, stalled for seconds, then reset (TCP proxy)',
   nodes: 3,
   basePort: 0,
-  network: { id: 's', subnet: 33, netTicktimeS: 8 },
+  network: { id: 's', subnet: 33, netTicktimeS: 4 },
   totalQueue: true,
   defaults: (quick) => (quick ? { durationS: 25, rate: 20 } : { durationS: 120, rate: 50 }),
   async place({ cluster, leader, links, query }) {
