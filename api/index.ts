@@ -12,6 +12,7 @@ export { type CheckResult, Readiness, type ReadinessProbe, type ReadinessReport 
 export { type DeadEventMessage, type DecodedDeadEvent, decodeDeadEvent } from './results/dead-event.ts';
 export { createDeadEventHandler, createResultHandler } from './results/handlers.ts';
 export { ApiServer, type ApiServerOptions } from './server.ts';
+export { API_HEAP_FLAGS, API_NODE_OPTIONS, apiNodeOptions, tuneApiHeap } from './heap.ts';
 export { MIGRATIONS, type Migration, migrate } from './store/migrations.ts';
 export { type OpenStoreOptions, openResultStore } from './store/open-store.ts';
 export { openPgliteClient } from './store/pglite-client.ts';

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ApiServer, adminRoutes, readApiConfig, TopologyMissingError } from '../api/index.ts';
+import { ApiServer, adminRoutes, readApiConfig, TopologyMissingError, tuneApiHeap } from '../api/index.ts';
 import { ConfigError } from '../core/index.ts';
 import { loadCompiledTopology } from '../topology/index.ts';
 import { loadJobs } from './load-jobs.ts';
@@ -46,6 +46,9 @@ export async function run(args: string[]): Promise<number> {
   }
   const config = readApiConfig(process.env);
   const logger = cliLogger('warren-api', config.logLevel);
+  // Before the store's thread starts, which takes them over (api/heap.ts says what and why).
+  const heapFlags = tuneApiHeap();
+  if (heapFlags.length > 0) logger.debug({ flags: heapFlags }, 'V8 heap settings for a small resident set');
   const compiled = loadCompiledTopology(config.topologyPath);
   const jobs = values.handler === undefined ? undefined : await loadJobs(values.handler);
   const adminToken = config.adminToken;

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { apiNodeOptions } from '../api/heap.ts';
 import { amqpUrlsVar, intVar, LocalRabbitNode, logLevelVar, portAnswers, readEnv, redactUrl } from '../core/index.ts';
 import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
 import { DEFAULT_WORKER_METRICS_PORT } from '../worker/index.ts';
@@ -73,7 +74,11 @@ export async function run(_args: string[]): Promise<number> {
   // which sends each child one SIGTERM. Had they received the SIGINT too, that SIGTERM would be
   // their second signal, which means "stop now, without draining".
   const children: ChildProcess[] = [
-    spawn(process.execPath, [WARREN_BIN, 'api'], { env: childEnv, stdio: 'inherit', detached: true }),
+    spawn(process.execPath, [WARREN_BIN, 'api'], {
+      env: { ...childEnv, NODE_OPTIONS: apiNodeOptions(process.env.NODE_OPTIONS) },
+      stdio: 'inherit',
+      detached: true,
+    }),
     spawn(process.execPath, [WARREN_BIN, 'worker', '--replicas', String(env.START_WORKERS)], { env: childEnv, stdio: 'inherit', detached: true }),
   ];
 

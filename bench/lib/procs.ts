@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { apiNodeOptions } from '../../api/heap.ts';
 
 export const WARREN_BIN = fileURLToPath(new URL('../../bin/warren.js', import.meta.url));
 
@@ -91,7 +92,14 @@ export function startWorkers(url: string, replicas: number, concurrency: number,
  */
 export function startApi(url: string, port: number, env: NodeJS.ProcessEnv = {}): Service {
   const dir = mkdtempSync(join(tmpdir(), 'warren-bench-'));
-  const api = startService([WARREN_BIN, 'api'], { AMQP_URL: url, PORT: String(port), DATA_DIR: dir, ...env });
+  // Started as `warren start`, the compose file and the manifests start it (api/heap.ts).
+  const api = startService([WARREN_BIN, 'api'], {
+    AMQP_URL: url,
+    PORT: String(port),
+    DATA_DIR: dir,
+    NODE_OPTIONS: apiNodeOptions(process.env.NODE_OPTIONS),
+    ...env,
+  });
   return {
     ...api,
     stop: async () => {
