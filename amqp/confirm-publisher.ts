@@ -37,8 +37,12 @@ export interface ConfirmPublisherOptions {
    * Called when a publish reached its deadline and the broker answered nothing at all since it was
    * sent: the link is silent (a node cut off without a TCP reset), not just slow. The owner drops
    * the connection so the next node in the URL list takes over, instead of waiting for heartbeats.
+   * It calls `giveUp` just before it drops the connection: what was published on the silent link
+   * since the report (the owner may first probe the link for a while) fails as a timeout, whose
+   * outcome is unknown, and not as a refusal when the drop closes the channel. The broker may
+   * still read those publishes: a paused node reads its socket when it resumes.
    */
-  onSilent?: () => void;
+  onSilent?: (giveUp: () => void) => void;
   /**
    * Told how a publish ended that was already given up at its deadline: `ack` (it was enqueued
    * after all) or the reason it was not (nack, unroutable, closed: for a close, still unknown).
@@ -256,7 +260,7 @@ export class ConfirmPublisher {
         // What else awaits a confirm on the silent link is as uncertain as what timed out: it is
         // failed the same way before the drop would fail it as "closed".
         this.failAll('timeout', `publish not confirmed: the broker answered nothing for ${timeoutMs} ms`);
-        this.opts.onSilent();
+        this.opts.onSilent(() => this.failAll('timeout', 'publish not confirmed: its connection was dropped for answering nothing'));
       }
       if (this.pending.size === 0) {
         clearInterval(this.sweeper);

@@ -17,13 +17,21 @@ export function dropConnection(manager: AmqpConnectionManager, reason: string, l
   socket.destroy(new Error(`connection dropped: ${reason}`));
 }
 
+export interface DropIfSilentOptions {
+  /** How long a channel open may take before the link counts as silent (default 2000). */
+  probeMs?: number;
+  /** Runs just before the drop, with nothing awaited in between (ConfirmPublisher's giveUp). */
+  beforeDrop?: () => void;
+}
+
 /**
  * Drops the connection only if the broker does not answer a channel open within `probeMs`. No
  * confirm for a whole deadline is what a cut-off node looks like, and also what a quorum queue
  * electing a new leader looks like: the node still answers there, and dropping a healthy
  * connection would only send the publisher round the URL list, perhaps to the cut-off node.
  */
-export async function dropIfSilent(manager: AmqpConnectionManager, reason: string, logger: Logger, probeMs = 2000): Promise<void> {
+export async function dropIfSilent(manager: AmqpConnectionManager, reason: string, logger: Logger, options: DropIfSilentOptions = {}): Promise<void> {
+  const { probeMs = 2000, beforeDrop } = options;
   const model = manager.connection;
   if (!model) return;
   let timer: NodeJS.Timeout | undefined;
@@ -44,5 +52,8 @@ export async function dropIfSilent(manager: AmqpConnectionManager, reason: strin
     logger.info({ reason }, 'the broker still answers on this connection (its confirms are late, not lost); keeping it');
     return;
   }
+  // A reconnect during the probe already replaced the silent connection: leave the new one be.
+  if (manager.connection !== model) return;
+  beforeDrop?.();
   dropConnection(manager, reason, logger);
 }

@@ -9,5 +9,5 @@ export { bounded, CLOSE_STEP_MS } from './bounded.ts';
 export { ChannelHolder, type ChannelHolderOptions } from './channel-holder.ts';
 export { type ConfirmChannelSource, ConfirmPublisher, type ConfirmPublisherOptions, type Envelope } from './confirm-publisher.ts';
 export { Consumer, type ConsumerOptions, type Delivery, type DeliverySource } from './consumer.ts';
-export { dropConnection, dropIfSilent } from './drop-connection.ts';
+export { type DropIfSilentOptions, dropConnection, dropIfSilent } from './drop-connection.ts';
 export { exists } from './passive.ts';

@@ -5,6 +5,7 @@ export { QueueConsumer, type QueueConsumerOptions } from './broker/queue-consume
 export { type ApiConfig, databaseSchemaVar, databaseUrlVar, MAX_PUBLISH_TIMEOUT_MS, parseByteSize, readApiConfig } from './config.ts';
 export * from './dead-letters/index.ts';
 export * from './errors.ts';
+export { API_HEAP_FLAGS, API_NODE_OPTIONS, apiNodeOptions, tuneApiHeap } from './heap.ts';
 export { type AppDeps, createApp } from './http/app.ts';
 export { type Accepted, type AcceptOptions, RequestAcceptor, type RequestPublisher } from './http/request-acceptor.ts';
 export { ACCEPT_PATH, API_PREFIX, JOBS_PATH, statusUrlOf } from './http/request-routes.ts';
@@ -12,7 +13,6 @@ export { type CheckResult, Readiness, type ReadinessProbe, type ReadinessReport 
 export { type DeadEventMessage, type DecodedDeadEvent, decodeDeadEvent } from './results/dead-event.ts';
 export { createDeadEventHandler, createResultHandler } from './results/handlers.ts';
 export { ApiServer, type ApiServerOptions } from './server.ts';
-export { API_HEAP_FLAGS, API_NODE_OPTIONS, apiNodeOptions, tuneApiHeap } from './heap.ts';
 export { MIGRATIONS, type Migration, migrate } from './store/migrations.ts';
 export { type OpenStoreOptions, openResultStore } from './store/open-store.ts';
 export { openPgliteClient } from './store/pglite-client.ts';

@@ -139,7 +139,7 @@ export class ApiServer {
       logger,
       metrics: metrics.publish,
       // A silent node (cut off, no TCP reset): move to the next node now, not after the heartbeats.
-      onSilent: () => void dropIfSilent(publishConn, 'the broker answered nothing within the confirm deadline', logger),
+      onSilent: (giveUp) => void dropIfSilent(publishConn, 'the broker answered nothing within the confirm deadline', logger, { beforeDrop: giveUp }),
       onLateOutcome: (requestId, enqueued) => acceptor.lateOutcome(requestId, enqueued),
     });
     this.producer = producer;

@@ -43,7 +43,7 @@ export interface ProducerSettings {
   publishTimeoutMs?: number | undefined;
   metrics?: PublishMetrics | undefined;
   /** Called when the broker answers nothing within a confirm deadline (see ConfirmPublisher's onSilent). */
-  onSilent?: (() => void) | undefined;
+  onSilent?: ((giveUp: () => void) => void) | undefined;
   /**
    * Told the late outcome of an enqueue that failed with TIMEOUT: `true` when the broker confirmed
    * it after all, `false` when it surely was not enqueued (nacked, unroutable). A connection that
@@ -253,7 +253,7 @@ export async function createProducer(options: CreateProducerOptions): Promise<Pr
     maxInFlight: options.maxInFlight,
     publishTimeoutMs: options.publishTimeoutMs,
     metrics: options.metrics ? new PublishMetrics(options.metrics) : undefined,
-    onSilent: () => void dropIfSilent(manager, 'the broker answered nothing within the confirm deadline', logger),
+    onSilent: (giveUp) => void dropIfSilent(manager, 'the broker answered nothing within the confirm deadline', logger, { beforeDrop: giveUp }),
   });
   producer.closeWith(closeAll);
   return producer;

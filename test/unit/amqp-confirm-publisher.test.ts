@@ -193,6 +193,27 @@ test('a deadline passing with no answer at all from the broker reports a silent 
   }
 });
 
+test('what was published on a silent link after its report fails as a timeout when the owner gives up on the link, not as a refusal when the drop closes it', async () => {
+  const { ch, source } = fakeSource();
+  let giveUp: (() => void) | undefined;
+  const publisher = new ConfirmPublisher({ channels: source, timeoutMs: 100, logger, onSilent: (g) => (giveUp = g) });
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    const a = publisher.publish(env('a'));
+    assert.is(await reasonOf(a), 'timeout');
+    assert.ok(giveUp, 'the silence was reported');
+    // Published while the owner probes the link: still awaiting its confirm.
+    const b = publisher.publish(env('b'));
+    giveUp?.();
+    // The drop then closes the channel, as amqplib fails pending confirms in its 'close'.
+    source.current = undefined;
+    ch.nack(1);
+    assert.is(await reasonOf(b), 'timeout', 'the broker may still read b from its socket: unknown, not refused');
+  } finally {
+    clearInterval(keepAlive);
+  }
+});
+
 test('close() fails what still awaits its confirm', async () => {
   const { publisher } = setup();
   const p = publisher.publish(env('a'));
