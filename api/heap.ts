@@ -8,8 +8,9 @@ import { setFlagsFromString } from 'node:v8';
  *
  * - API_NODE_OPTIONS (`--max-semi-space-size=4`, a start-up flag: V8 sizes the young generation
  *   when the process starts, and ignores it set later) keeps the young generation at 8 MiB (V8
- *   grows it to 32 MiB under this load) for more, cheaper scavenges. Whatever starts the API passes it: `warren start`, the compose file
- *   and the Kubernetes manifests (NODE_OPTIONS), and the benchmark.
+ *   grows it to 32 MiB under this load) for more, cheaper scavenges. Whatever starts the API
+ *   passes it: `warren start`, the compose file and the Kubernetes manifests (NODE_OPTIONS), and
+ *   the benchmark.
  * - API_HEAP_FLAGS (`--heap-growing-percent=30`), which V8 reads at each full GC, so `warren api`
  *   sets it itself (tuneApiHeap): after a full GC the old generation may grow by 30% of what
  *   survived before the next one, instead of by a factor of up to 4.
