@@ -9,7 +9,7 @@ import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
 import { withPgSchema } from './lib/pg-schema.ts';
 import { runServicesFromBuild } from './lib/procs.ts';
 import { benchSizes, DEFAULT_BENCH_DATABASE_URL } from './lib/sizes.ts';
-import { benchConsume, benchEnqueue, benchPublish, type Pair } from './sections/amqp.ts';
+import { benchConsume, benchEnqueue, benchPublish, type Order, type Pair } from './sections/amqp.ts';
 import { benchOverload, FLAT_MAX_GROWTH_MB, FLAT_MAX_GROWTH_SHARE } from './sections/overload.ts';
 import { benchPeers } from './sections/peers.ts';
 import { benchE2e, benchHttp, benchHttpApi, benchScaling } from './sections/services.ts';
@@ -65,14 +65,29 @@ async function section<T>(name: string, description: string, run: () => Promise<
   }
 }
 
-/** The best of `rounds` alternating runs of each side: noise only ever slows a run down. */
-async function best(run: () => Promise<Pair>): Promise<Pair> {
-  let out: Pair = { raw: 0, warren: 0 };
+/** A pair section's figures: the round whose ratio is the median, and every round. */
+interface PairRounds extends Pair {
+  /** warren / raw of the median round. */
+  ratio: number;
+  rounds: Array<Pair & { order?: Order }>;
+}
+
+/**
+ * `rounds` rounds of a pair; with `alternate`, the side that runs first changes every round.
+ * The ratio is taken within each round (the two sides ran seconds apart, on the same machine
+ * state) and the median round is reported: the best figure of each side, the former estimator,
+ * paired a lucky moment of one with a lucky moment of the other (on this shared machine one
+ * side's figure drifted by 30% between rounds).
+ */
+async function rounds(run: (order: Order) => Promise<Pair>, alternate = false): Promise<PairRounds> {
+  const all: Array<Pair & { order?: Order }> = [];
   for (let i = 0; i < size.rounds; i++) {
-    const r = await run();
-    out = { raw: Math.max(out.raw, r.raw), warren: Math.max(out.warren, r.warren) };
+    const order: Order = alternate && i % 2 === 1 ? 'warren-first' : 'raw-first';
+    all.push({ ...(await run(order)), ...(alternate ? { order } : {}) });
   }
-  return out;
+  const sorted = [...all].sort((a, b) => a.warren / a.raw - b.warren / b.raw);
+  const median = sorted[Math.floor(sorted.length / 2)] as Pair;
+  return { warren: median.warren, raw: median.raw, ratio: median.warren / median.raw, rounds: all };
 }
 
 const ms = (n: number | undefined) => (n === undefined ? '-' : n.toFixed(0));
@@ -105,16 +120,16 @@ try {
   console.error(`broker RabbitMQ ${overview?.rabbitmq_version ?? '?'}, vhost ${vhost}, ${quick ? 'quick' : 'full'} run`);
 
   const publish = await section('publish', 'raw amqplib vs Warren publisher (256 B, persistent, confirms, window 256)', () =>
-    best(() => benchPublish(url, size.messages, 256, 256)),
+    rounds((order) => benchPublish(url, size.messages, 256, 256, order), true),
   );
   const enqueue = await section('enqueue', 'raw amqplib vs producer.enqueue (the job of processing.requests, 256 B of data, window 256)', () =>
-    best(() => benchEnqueue(url, compiled, size.messages, 256, 256)),
+    rounds((order) => benchEnqueue(url, compiled, size.messages, 256, 256, order), true),
   );
   const consume = await section('consume', 'raw consume+ack vs worker runtime, no-op handler, no result (quorum, prefetch 100)', () =>
-    best(() => benchConsume(url, compiled, size.messages, 100, 256, false)),
+    rounds(() => benchConsume(url, compiled, size.messages, 100, 256, false)),
   );
   const consumeResults = await section('consume with results', 'raw consume+publish result+ack vs worker runtime (default mode)', () =>
-    best(() => benchConsume(url, compiled, size.messages, 100, 256, true)),
+    rounds(() => benchConsume(url, compiled, size.messages, 100, 256, true)),
   );
   const http = await section('http', `autocannon, 50 connections, ${size.httpSeconds} s each after ${size.httpWarmupSeconds} s of warm-up`, () =>
     benchHttp(url, size.httpSeconds, size.httpWarmupSeconds, 50, 3900),
@@ -164,7 +179,7 @@ try {
   );
   const scaling = await section('scaling', '20 ms handler, concurrency 10, 1/2/4 replicas', () => benchScaling(url, size.scalingPerReplica, [1, 2, 4]));
 
-  const ratio = (p: Pair) => p.warren / p.raw;
+  const ratio = (p: PairRounds) => p.ratio;
   const results = {
     when: new Date().toISOString(),
     quick,

@@ -2,7 +2,8 @@
 export function benchSizes(quick: boolean) {
   return {
     messages: quick ? 10_000 : 40_000,
-    rounds: quick ? 1 : 3,
+    /** Rounds of each pair section (odd: the median round is reported). */
+    rounds: quick ? 1 : 5,
     httpSeconds: quick ? 3 : 15,
     httpWarmupSeconds: quick ? 1 : 3,
     overloadSeconds: quick ? 5 : 20,

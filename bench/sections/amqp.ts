@@ -1,12 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
 import { pino } from 'pino';
-import { ChannelHolder, ConfirmPublisher } from '../../amqp/index.ts';
-import { connectBroker } from '../../core/index.ts';
-import { createProducer } from '../../producer/index.ts';
 import type { CompiledTopology } from '../../topology/index.ts';
-import { defineWorker } from '../../worker/index.ts';
 import { fillQueue, payload, rawConsume, rawConsumeWithResults, rawPublish } from '../lib/raw-amqp.ts';
+import { warren } from '../lib/warren.ts';
 
 const silent = pino({ level: 'silent' });
 const REQUESTS = 'processing.requests';
@@ -17,11 +14,20 @@ export interface Pair {
   raw: number;
 }
 
+/** Which side of a pair runs first: alternated between rounds, so neither always meets the queue the other just filled and purged. */
+export type Order = 'raw-first' | 'warren-first';
+
 /** Confirmed publishes per second, `window` outstanding: raw amqplib vs Warren's confirm publisher (the AMQP layer). */
-export async function benchPublish(url: string, count: number, window: number, size: number): Promise<Pair> {
-  const raw = await rawPublish(url, REQUESTS, count, window, size);
-  await purge(url, REQUESTS);
-  const conn = connectBroker({ urls: [url], logger: silent, connectionName: 'warren-bench publisher' });
+export async function benchPublish(url: string, count: number, window: number, size: number, order: Order = 'raw-first'): Promise<Pair> {
+  const runRaw = async () => {
+    const r = await rawPublish(url, REQUESTS, count, window, size);
+    await purge(url, REQUESTS);
+    return r.perSecond;
+  };
+  const raw = order === 'raw-first' ? await runRaw() : undefined;
+  const { amqp, core } = await warren();
+  const { ChannelHolder, ConfirmPublisher } = amqp;
+  const conn = core.connectBroker({ urls: [url], logger: silent, connectionName: 'warren-bench publisher' });
   const holder = new ChannelHolder<amqplib.ConfirmChannel>({ connection: conn, name: 'publish', create: (m) => m.createConfirmChannel(), logger: silent });
   holder.start();
   await holder.whenOpen();
@@ -42,7 +48,7 @@ export async function benchPublish(url: string, count: number, window: number, s
   await holder.close();
   await conn.close();
   await purge(url, REQUESTS);
-  return { raw: raw.perSecond, warren: (count / ms) * 1000 };
+  return { raw: raw ?? (await runRaw()), warren: (count / ms) * 1000 };
 }
 
 /**
@@ -53,12 +59,24 @@ export async function benchPublish(url: string, count: number, window: number, s
  * which sends a bare message to the default exchange, the broker's extra work for the exchange
  * hop, the mandatory flag and the properties would count as Warren's.)
  */
-export async function benchEnqueue(url: string, compiled: CompiledTopology, count: number, window: number, size: number): Promise<Pair> {
+export async function benchEnqueue(
+  url: string,
+  compiled: CompiledTopology,
+  count: number,
+  window: number,
+  size: number,
+  order: Order = 'raw-first',
+): Promise<Pair> {
   const job = Object.values(compiled.jobs).find((j) => j.queue === REQUESTS);
   if (!job) throw new Error(`the bench topology has no job on ${REQUESTS}`);
   const data = JSON.parse(payload(size, 0).toString()).data as string;
-  const raw = await rawPublishLikeProducer(url, job.publish, count, window, data);
-  await purge(url, REQUESTS);
+  const runRaw = async () => {
+    const r = await rawPublishLikeProducer(url, job.publish, count, window, data);
+    await purge(url, REQUESTS);
+    return r.perSecond;
+  };
+  const raw = order === 'raw-first' ? await runRaw() : undefined;
+  const { createProducer } = (await warren()).producer;
   const producer = await createProducer({ urls: [url], topology: compiled, maxInFlight: window, publishTimeoutMs: 10_000, logger: silent });
   const started = performance.now();
   let sent = 0;
@@ -73,7 +91,7 @@ export async function benchEnqueue(url: string, compiled: CompiledTopology, coun
   const ms = performance.now() - started;
   await producer.close();
   await purge(url, REQUESTS);
-  return { raw: raw.perSecond, warren: (count / ms) * 1000 };
+  return { raw: raw ?? (await runRaw()), warren: (count / ms) * 1000 };
 }
 
 /** Consume + ack per second at `prefetch`: raw amqplib vs the worker runtime, no-op handler. */
@@ -98,6 +116,7 @@ export async function benchConsume(
   const done = new Promise<void>((r) => {
     resolveDone = r;
   });
+  const { defineWorker } = (await warren()).worker;
   const worker = defineWorker({
     handler: () => {
       if (handled === 0) started = performance.now();

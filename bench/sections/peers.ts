@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { pino } from 'pino';
 import { type ManagementClient, portAnswers } from '../../core/index.ts';
-import { createProducer } from '../../producer/index.ts';
 import type { CompiledTopology } from '../../topology/index.ts';
 import { startApi, startService, startWorkers, waitHttp } from '../lib/procs.ts';
 import { payload } from '../lib/raw-amqp.ts';
 import { startPrivateRedis } from '../lib/redis-server.ts';
 import { scrapeMetrics, waitFor } from '../lib/scrape.ts';
 import { bucketDelta, bucketize, exactQuantile, histogramBuckets, metricSum, quantileMs } from '../lib/steps.ts';
+import { warren } from '../lib/warren.ts';
 import { purge } from './amqp.ts';
 import { waitConsumers } from './sustained.ts';
 
@@ -66,6 +66,7 @@ export async function benchWarrenPeer(url: string, mgmt: ManagementClient, compi
   const base = `http://127.0.0.1:${port}`;
   const api = startApi(url, port);
   const workers = startWorkers(url, 2, opts.concurrency, { DEMO_DELAY_MS: '0' });
+  const { createProducer } = (await warren()).producer;
   const producer = await createProducer({ urls: [url], topology: compiled, maxInFlight: opts.window, publishTimeoutMs: 10_000, logger: silent });
   const data = jobData();
   try {
