@@ -6,6 +6,7 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULT_AMQP_URL, LocalRabbitNode, ManagementClient, portAnswers, withVhost } from '../core/index.ts';
 import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
+import { medianRound } from './lib/pair-rounds.ts';
 import { withPgSchema } from './lib/pg-schema.ts';
 import { runServicesFromBuild } from './lib/procs.ts';
 import { benchSizes, DEFAULT_BENCH_DATABASE_URL } from './lib/sizes.ts';
@@ -74,10 +75,8 @@ interface PairRounds extends Pair {
 
 /**
  * `rounds` rounds of a pair; with `alternate`, the side that runs first changes every round.
- * The ratio is taken within each round (the two sides ran seconds apart, on the same machine
- * state) and the median round is reported: the best figure of each side, the former estimator,
- * paired a lucky moment of one with a lucky moment of the other (on this shared machine one
- * side's figure drifted by 30% between rounds).
+ * The round with the median ratio is reported (medianRound; on this shared machine one side's
+ * figure drifted by 30% between rounds).
  */
 async function rounds(run: (order: Order) => Promise<Pair>, alternate = false): Promise<PairRounds> {
   const all: Array<Pair & { order?: Order }> = [];
@@ -85,8 +84,7 @@ async function rounds(run: (order: Order) => Promise<Pair>, alternate = false): 
     const order: Order = alternate && i % 2 === 1 ? 'warren-first' : 'raw-first';
     all.push({ ...(await run(order)), ...(alternate ? { order } : {}) });
   }
-  const sorted = [...all].sort((a, b) => a.warren / a.raw - b.warren / b.raw);
-  const median = sorted[Math.floor(sorted.length / 2)] as Pair;
+  const median = medianRound(all);
   return { warren: median.warren, raw: median.raw, ratio: median.warren / median.raw, rounds: all };
 }
 
