@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_AMQP_URL, ManagementClient, vhostOf, withVhost } from '../core/index.ts';
 import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
-import { medianRound } from './lib/pair-rounds.ts';
+import { medianRound, runRounds } from './lib/pair-rounds.ts';
 import { runServicesFromBuild } from './lib/procs.ts';
 import { benchEnqueue } from './sections/amqp.ts';
 
@@ -14,14 +14,10 @@ const mgmt = new ManagementClient({ amqpUrl: url, managementUrl: process.env.AMQ
 const compiled = loadCompiledTopology();
 await applyTopology({ amqpUrl: url, managementUrl: mgmt.baseUrl, compiled });
 try {
-  const all: Array<{ warren: number; raw: number }> = [];
-  for (let round = 1; round <= Number(process.env.ROUNDS ?? 5); round++) {
-    // The side that runs first alternates, as in npm run bench.
-    const order = round % 2 === 1 ? 'raw-first' : 'warren-first';
-    const r = await benchEnqueue(url, compiled, 40_000, 256, 256, order);
-    all.push(r);
-    console.log(`round ${round} (${order}): producer.enqueue ${Math.round(r.warren)}/s, raw ${Math.round(r.raw)}/s, ratio ${(r.warren / r.raw).toFixed(2)}`);
-  }
+  // The side that runs first alternates, as in npm run bench.
+  const all = await runRounds(Number(process.env.ROUNDS ?? 5), (order) => benchEnqueue(url, compiled, 40_000, 256, 256, order), true);
+  for (const [i, r] of all.entries())
+    console.log(`round ${i + 1} (${r.order}): producer.enqueue ${Math.round(r.warren)}/s, raw ${Math.round(r.raw)}/s, ratio ${(r.warren / r.raw).toFixed(2)}`);
   const median = medianRound(all);
   console.log(
     `median round: producer.enqueue ${Math.round(median.warren)}/s, raw ${Math.round(median.raw)}/s, ratio ${(median.warren / median.raw).toFixed(2)}`,

@@ -6,11 +6,11 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULT_AMQP_URL, LocalRabbitNode, ManagementClient, portAnswers, withVhost } from '../core/index.ts';
 import { applyTopology, loadCompiledTopology } from '../topology/index.ts';
-import { medianRound } from './lib/pair-rounds.ts';
+import { medianRound, type Order, type Pair, runRounds } from './lib/pair-rounds.ts';
 import { withPgSchema } from './lib/pg-schema.ts';
 import { runServicesFromBuild } from './lib/procs.ts';
 import { benchSizes, DEFAULT_BENCH_DATABASE_URL } from './lib/sizes.ts';
-import { benchConsume, benchEnqueue, benchPublish, type Order, type Pair } from './sections/amqp.ts';
+import { benchConsume, benchEnqueue, benchPublish } from './sections/amqp.ts';
 import { benchOverload, FLAT_MAX_GROWTH_MB, FLAT_MAX_GROWTH_SHARE } from './sections/overload.ts';
 import { benchPeers } from './sections/peers.ts';
 import { benchE2e, benchHttp, benchHttpApi, benchScaling } from './sections/services.ts';
@@ -79,11 +79,7 @@ interface PairRounds extends Pair {
  * figure drifted by 30% between rounds).
  */
 async function rounds(run: (order: Order) => Promise<Pair>, alternate = false): Promise<PairRounds> {
-  const all: Array<Pair & { order?: Order }> = [];
-  for (let i = 0; i < size.rounds; i++) {
-    const order: Order = alternate && i % 2 === 1 ? 'warren-first' : 'raw-first';
-    all.push({ ...(await run(order)), ...(alternate ? { order } : {}) });
-  }
+  const all = await runRounds(size.rounds, run, alternate);
   const median = medianRound(all);
   return { warren: median.warren, raw: median.raw, ratio: median.warren / median.raw, rounds: all };
 }

@@ -1,7 +1,30 @@
 /** One round of a pair section: Warren's figure and the baseline's, measured seconds apart. */
-export interface PairRound {
+export interface Pair {
   warren: number;
   raw: number;
+}
+
+/** Which side of a pair runs first: alternated between rounds, so neither always meets the queue the other just filled and purged. */
+export type Order = 'raw-first' | 'warren-first';
+
+/** Runs the two sides of one round in `order`; each resolves with its figure. */
+export async function inOrder(order: Order, raw: () => Promise<number>, warren: () => Promise<number>): Promise<Pair> {
+  if (order === 'raw-first') {
+    const r = await raw();
+    return { raw: r, warren: await warren() };
+  }
+  const w = await warren();
+  return { raw: await raw(), warren: w };
+}
+
+/** `count` rounds of a pair; with `alternate`, the side that runs first changes every round (recorded as `order`). */
+export async function runRounds(count: number, run: (order: Order) => Promise<Pair>, alternate = false): Promise<Array<Pair & { order?: Order }>> {
+  const all: Array<Pair & { order?: Order }> = [];
+  for (let i = 0; i < count; i++) {
+    const order: Order = alternate && i % 2 === 1 ? 'warren-first' : 'raw-first';
+    all.push({ ...(await run(order)), ...(alternate ? { order } : {}) });
+  }
+  return all;
 }
 
 /**
@@ -10,7 +33,7 @@ export interface PairRound {
  * best figure of each side, taken from different rounds, paired one side's lucky moment with the
  * other's.
  */
-export function medianRound<R extends PairRound>(rounds: readonly R[]): R {
+export function medianRound<R extends Pair>(rounds: readonly R[]): R {
   if (rounds.length === 0) throw new Error('medianRound: no rounds');
   const sorted = [...rounds].sort((a, b) => a.warren / a.raw - b.warren / b.raw);
   return sorted[Math.floor(sorted.length / 2)] as R;

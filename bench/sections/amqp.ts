@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
 import { pino } from 'pino';
 import type { CompiledTopology } from '../../topology/index.ts';
+import { inOrder, type Order, type Pair } from '../lib/pair-rounds.ts';
 import { fillQueue, payload, rawConsume, rawConsumeWithResults, rawPublish } from '../lib/raw-amqp.ts';
 import { warren } from '../lib/warren.ts';
 
@@ -9,22 +10,17 @@ const silent = pino({ level: 'silent' });
 const REQUESTS = 'processing.requests';
 const RESULTS = 'processing.results';
 
-export interface Pair {
-  warren: number;
-  raw: number;
-}
-
-/** Which side of a pair runs first: alternated between rounds, so neither always meets the queue the other just filled and purged. */
-export type Order = 'raw-first' | 'warren-first';
-
 /** Confirmed publishes per second, `window` outstanding: raw amqplib vs Warren's confirm publisher (the AMQP layer). */
-export async function benchPublish(url: string, count: number, window: number, size: number, order: Order = 'raw-first'): Promise<Pair> {
-  const runRaw = async () => {
+export function benchPublish(url: string, count: number, window: number, size: number, order: Order = 'raw-first'): Promise<Pair> {
+  const raw = async () => {
     const r = await rawPublish(url, REQUESTS, count, window, size);
     await purge(url, REQUESTS);
     return r.perSecond;
   };
-  const raw = order === 'raw-first' ? await runRaw() : undefined;
+  return inOrder(order, raw, () => warrenPublish(url, count, window, size));
+}
+
+async function warrenPublish(url: string, count: number, window: number, size: number): Promise<number> {
   const { amqp, core } = await warren();
   const { ChannelHolder, ConfirmPublisher } = amqp;
   const conn = core.connectBroker({ urls: [url], logger: silent, connectionName: 'warren-bench publisher' });
@@ -48,7 +44,7 @@ export async function benchPublish(url: string, count: number, window: number, s
   await holder.close();
   await conn.close();
   await purge(url, REQUESTS);
-  return { raw: raw ?? (await runRaw()), warren: (count / ms) * 1000 };
+  return (count / ms) * 1000;
 }
 
 /**
@@ -59,23 +55,19 @@ export async function benchPublish(url: string, count: number, window: number, s
  * which sends a bare message to the default exchange, the broker's extra work for the exchange
  * hop, the mandatory flag and the properties would count as Warren's.)
  */
-export async function benchEnqueue(
-  url: string,
-  compiled: CompiledTopology,
-  count: number,
-  window: number,
-  size: number,
-  order: Order = 'raw-first',
-): Promise<Pair> {
+export function benchEnqueue(url: string, compiled: CompiledTopology, count: number, window: number, size: number, order: Order = 'raw-first'): Promise<Pair> {
   const job = Object.values(compiled.jobs).find((j) => j.queue === REQUESTS);
-  if (!job) throw new Error(`the bench topology has no job on ${REQUESTS}`);
+  if (!job) return Promise.reject(new Error(`the bench topology has no job on ${REQUESTS}`));
   const data = JSON.parse(payload(size, 0).toString()).data as string;
-  const runRaw = async () => {
+  const raw = async () => {
     const r = await rawPublishLikeProducer(url, job.publish, count, window, data);
     await purge(url, REQUESTS);
     return r.perSecond;
   };
-  const raw = order === 'raw-first' ? await runRaw() : undefined;
+  return inOrder(order, raw, () => warrenEnqueue(url, compiled, count, window, data));
+}
+
+async function warrenEnqueue(url: string, compiled: CompiledTopology, count: number, window: number, data: string): Promise<number> {
   const { createProducer } = (await warren()).producer;
   const producer = await createProducer({ urls: [url], topology: compiled, maxInFlight: window, publishTimeoutMs: 10_000, logger: silent });
   const started = performance.now();
@@ -91,7 +83,7 @@ export async function benchEnqueue(
   const ms = performance.now() - started;
   await producer.close();
   await purge(url, REQUESTS);
-  return { raw: raw ?? (await runRaw()), warren: (count / ms) * 1000 };
+  return (count / ms) * 1000;
 }
 
 /** Consume + ack per second at `prefetch`: raw amqplib vs the worker runtime, no-op handler. */

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { medianRound } from '../../bench/lib/pair-rounds.ts';
+import { inOrder, medianRound, runRounds } from '../../bench/lib/pair-rounds.ts';
 
 /** How a pair section of the bench picks the round it reports. */
 
@@ -31,6 +31,39 @@ test('not the best of each side: the two figures come from the same round', () =
 test('one round is its own median; no round is an error', () => {
   assert.equal(medianRound([{ warren: 1, raw: 2 }]), { warren: 1, raw: 2 });
   assert.throws(() => medianRound([]), /no rounds/);
+});
+
+test('inOrder runs the side named first first, and reports each figure under its own name', async () => {
+  for (const order of ['raw-first', 'warren-first'] as const) {
+    const ran: string[] = [];
+    const side = (name: string, figure: number) => async () => {
+      ran.push(name);
+      return figure;
+    };
+    const pair = await inOrder(order, side('raw', 1), side('warren', 2));
+    assert.equal(ran, order === 'raw-first' ? ['raw', 'warren'] : ['warren', 'raw']);
+    assert.equal(pair, { raw: 1, warren: 2 });
+  }
+});
+
+test('runRounds alternates the order only when asked, and records it then', async () => {
+  const seen: string[] = [];
+  const round = async (order: string) => {
+    seen.push(order);
+    return { raw: 1, warren: 1 };
+  };
+  const alternated = await runRounds(3, round, true);
+  assert.equal(seen, ['raw-first', 'warren-first', 'raw-first']);
+  assert.equal(
+    alternated.map((r) => r.order),
+    ['raw-first', 'warren-first', 'raw-first'],
+  );
+  const fixed = await runRounds(2, round);
+  assert.equal(seen.slice(3), ['raw-first', 'raw-first']);
+  assert.equal(fixed, [
+    { raw: 1, warren: 1 },
+    { raw: 1, warren: 1 },
+  ]);
 });
 
 test.run();
