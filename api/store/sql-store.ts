@@ -1,7 +1,6 @@
-import { PermanentError } from '../../core/index.ts';
+import { GroupCommit, type GroupCommitOptions, PermanentError } from '../../core/index.ts';
 import { StoreUnavailableError } from '../errors.ts';
 import { deadGroups, listDead, markPurged, timeParam } from './dead-letter-queries.ts';
-import { GroupCommit } from './group-commit.ts';
 import type {
   ClaimInput,
   DeadGroupRecord,
@@ -18,6 +17,11 @@ import type {
 } from './result-store.ts';
 import { keyCutoff, purgeExpired, retentionWith, startSweeper } from './retention.ts';
 import { type SqlClient, sqlStateOf } from './sql-client.ts';
+
+/** The store's writes wait for a stalled database up to a bound, then the API answers 503. */
+export const STORE_BATCHES: GroupCommitOptions = {
+  behind: (waiting) => new StoreUnavailableError(`the store is behind: ${waiting} writes already wait for it`),
+};
 
 interface RequestRow {
   request_id: string;
@@ -63,10 +67,10 @@ export class SqlResultStore implements ResultStore {
     this.clock = options.clock ?? Date.now;
     this.stopSweeper = startSweeper(() => this.purgeExpired(), this.retention.sweepIntervalMs, options.onSweepError ?? (() => {}));
     /** One statement per batch of requestIds, given as the text[] $1. */
-    const byIds = (sql: string) => new GroupCommit<string>((ids) => this.db.query(sql, [ids]).then(() => ids.map(() => undefined)));
+    const byIds = (sql: string) => new GroupCommit<string>((ids) => this.db.query(sql, [ids]).then(() => ids.map(() => undefined)), STORE_BATCHES);
     this.accepts = byIds(`INSERT INTO requests (request_id, status) SELECT DISTINCT unnest($1::text[]), 'queued' ON CONFLICT (request_id) DO NOTHING`);
     this.forgets = byIds(`DELETE FROM requests WHERE request_id = ANY($1::text[]) AND status = 'queued'`);
-    this.results = new GroupCommit((inputs) => this.recordResults(inputs));
+    this.results = new GroupCommit((inputs) => this.recordResults(inputs), STORE_BATCHES);
   }
 
   /**

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GroupCommit } from '../../api/store/group-commit.ts';
+import { GroupCommit } from '../../core/index.ts';
 
 /**
  * The store's group commit with a scripted flush: the test decides when each flush ends, and
@@ -37,7 +37,7 @@ function setup(maxBatch?: number) {
           },
         });
       }),
-    maxBatch,
+    maxBatch === undefined ? {} : { maxBatch },
   );
   return { gc, flushes, maxRunning: () => maxRunning };
 }

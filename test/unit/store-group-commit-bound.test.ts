@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StoreUnavailableError } from '../../api/errors.ts';
-import { GroupCommit } from '../../api/store/group-commit.ts';
+import { STORE_BATCHES } from '../../api/store/sql-store.ts';
+import { GroupCommit } from '../../core/index.ts';
 
 /** A flush the test completes by hand: the database "stalls" until release() is called. */
 function stalledFlush() {
@@ -20,7 +21,7 @@ function stalledFlush() {
 
 test('a stalled store: writes past maxPending are refused at once, the waiting list stays bounded', async () => {
   const db = stalledFlush();
-  const gc = new GroupCommit<string>(db.flush, 2, 3);
+  const gc = new GroupCommit<string>(db.flush, { ...STORE_BATCHES, maxBatch: 2, maxPending: 3 });
   const first = gc.add('a'); // the first batch, written (and stalled) from the next turn
   await new Promise<void>((r) => setImmediate(r));
   assert.equal(db.calls, [['a']]);
@@ -46,7 +47,7 @@ test('many callers in one turn are one batch; the bound counts only what waits',
   const gc = new GroupCommit<string>(async (items) => {
     flushed.push(items);
     return items.map(() => undefined);
-  }, 1000);
+  }, STORE_BATCHES);
   await Promise.all(Array.from({ length: 500 }, (_, i) => gc.add(String(i))));
   assert.is(flushed.length, 1);
   assert.is(flushed[0]?.length, 500);
