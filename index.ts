@@ -10,7 +10,12 @@
  *   const requestId = await producer.enqueue('thumbnails', { url });
  */
 export {
+  decodeResult,
+  decodeResults,
   PermanentError,
+  RESULTS_BATCH_CONTENT_TYPE,
+  RESULTS_BATCH_HEADER,
+  type ResultMessage,
   RetryableError,
   type StandardSchemaV1,
   TimeoutError,

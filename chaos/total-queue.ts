@@ -21,7 +21,7 @@ export interface TappedResult {
 export interface TotalQueue {
   /** Distinct requestIds answered 202. */
   accepted: number;
-  /** Result messages the tap holds. */
+  /** Results the tap holds (each result of a results batch counted). */
   results: number;
   /** Promised, and neither a result nor a dead letter came out. */
   lost: number;
@@ -134,19 +134,34 @@ export async function readTap(amqpUrl: string): Promise<TappedResult[]> {
     for (;;) {
       const msg = await ch.get(TAP_QUEUE, { noAck: true });
       if (msg === false) break;
-      try {
-        const o = JSON.parse(msg.content.toString('utf8')) as { requestId?: unknown; result?: unknown; processedAt?: unknown };
-        if (typeof o.requestId === 'string')
-          out.push({ requestId: o.requestId, result: o.result, processedAt: typeof o.processedAt === 'string' ? o.processedAt : undefined });
-      } catch {
-        // Not a result body: nothing Warren published; ignored.
-      }
+      out.push(...tappedResults(msg.content));
     }
     await ch.close();
   } finally {
     await conn.close().catch(() => {
       // Closed by the broker already.
     });
+  }
+  return out;
+}
+
+/**
+ * The results one tapped message holds: one result body, or a results batch (a JSON array of
+ * them, what a busy worker sends). What is not a result body is nothing Warren published: ignored.
+ */
+export function tappedResults(content: Buffer): TappedResult[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(content.toString('utf8'));
+  } catch {
+    return [];
+  }
+  const out: TappedResult[] = [];
+  for (const item of Array.isArray(parsed) ? parsed : [parsed]) {
+    if (typeof item !== 'object' || item === null) continue;
+    const o = item as { requestId?: unknown; result?: unknown; processedAt?: unknown };
+    if (typeof o.requestId === 'string')
+      out.push({ requestId: o.requestId, result: o.result, processedAt: typeof o.processedAt === 'string' ? o.processedAt : undefined });
   }
   return out;
 }

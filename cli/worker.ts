@@ -57,6 +57,8 @@ Environment:
   WORKER_CONCURRENCY         default 4
   WORKER_TIMEOUT_MS          handler timeout, a retryable failure (default 30000)
   WORKER_SHUTDOWN_GRACE_MS   time in-flight messages get on SIGTERM before requeue (default 10000)
+  WORKER_RESULT_BATCH        results finished together leave in one message of up to this many
+                             (default 100; 1 = one message per result)
   WORKER_METRICS_PORT        port of GET /metrics (default 9464; 0 = any free port; off = none).
                              With --replicas N the supervisor serves the sum of its replicas there.
   AMQP_MANAGEMENT_URL        management API for the queue depth gauges (default: AMQP host, port 15672)
@@ -118,6 +120,7 @@ async function runWorker(
     concurrency,
     timeoutMs: config.timeoutMs,
     shutdownGraceMs: config.shutdownGraceMs,
+    resultBatch: config.resultBatch,
   });
   const metricsServer = await exposeMetrics(worker, config, logger);
   let requested: () => void = () => undefined;

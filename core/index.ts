@@ -2,6 +2,7 @@ export * from './broker.ts';
 export * from './copy-properties.ts';
 export * from './env.ts';
 export * from './errors.ts';
+export * from './group-commit.ts';
 export * from './local-node.ts';
 export * from './logger.ts';
 export * from './management.ts';

@@ -10,6 +10,10 @@
  *   body: JSON {"requestId", "result", "attempts", "processedAt", "acceptedAt"?}; correlationId = requestId.
  *   acceptedAt rides in the bodies (not a header: a header table on every message cost a fifth of
  *   the publish rate, measured) for the end-to-end time, accepted to outcome stored.
+ * Results  (several results in one message: what a worker sends for results finished together)
+ *   body: JSON array of result bodies as above, each with "headers"?: the trace headers its own
+ *   message would have carried; contentType application/vnd.warren.results+json, header
+ *   x-warren-results = the number of results. A consumer of a results queue handles both forms.
  * Dead letter (the main queue's dead-letter exchange)
  *   body: the original body, unchanged; headers below say why.
  */
@@ -37,6 +41,11 @@ export const HEADERS = {
   /** Replays done by `warren dlq replay` (kept when the attempt count is reset). */
   replays: 'x-warren-replays',
 } as const;
+
+/** The content type of a message holding several results (a JSON array of result bodies). */
+export const RESULTS_BATCH_CONTENT_TYPE = 'application/vnd.warren.results+json';
+/** On a results batch: how many results it holds. */
+export const RESULTS_BATCH_HEADER = 'x-warren-results';
 
 /** Headers a result carries over from its request. */
 export const RESULT_CARRIED_HEADERS: readonly string[] = [HEADERS.traceparent, HEADERS.tracestate];
@@ -115,19 +124,42 @@ export function decodeRequest(body: Buffer): { ok: true; value: RequestMessage }
 
 export function decodeResult(body: Buffer): ResultMessage | undefined {
   try {
-    const o = JSON.parse(body.toString('utf8')) as Partial<ResultMessage>;
-    if (typeof o.requestId !== 'string') return undefined;
-    const out: ResultMessage = {
-      requestId: o.requestId,
-      result: o.result,
-      attempts: Number(o.attempts ?? 1),
-      processedAt: String(o.processedAt ?? new Date().toISOString()),
-    };
-    if (typeof o.acceptedAt === 'number' && Number.isFinite(o.acceptedAt)) out.acceptedAt = o.acceptedAt;
-    return out;
+    return resultOf(JSON.parse(body.toString('utf8')));
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A results batch's items, each decoded as decodeResult does (undefined for one that is not a
+ * result, with the requestId it named, if any); undefined when the body is not a JSON array.
+ */
+export function decodeResults(body: Buffer): Array<{ result: ResultMessage | undefined; requestId: string | undefined }> | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(parsed)) return undefined;
+  return parsed.map((item: unknown) => {
+    const requestId = typeof item === 'object' && item !== null ? (item as { requestId?: unknown }).requestId : undefined;
+    return { result: resultOf(item), requestId: typeof requestId === 'string' && requestId !== '' ? requestId : undefined };
+  });
+}
+
+function resultOf(parsed: unknown): ResultMessage | undefined {
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const o = parsed as Partial<ResultMessage>;
+  if (typeof o.requestId !== 'string') return undefined;
+  const out: ResultMessage = {
+    requestId: o.requestId,
+    result: o.result,
+    attempts: Number(o.attempts ?? 1),
+    processedAt: String(o.processedAt ?? new Date().toISOString()),
+  };
+  if (typeof o.acceptedAt === 'number' && Number.isFinite(o.acceptedAt)) out.acceptedAt = o.acceptedAt;
+  return out;
 }
 
 /** The requestId of any message: its messageId or correlationId, else the body's field. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { amqpUrlsVar, intVar, logLevelVar, managementUrlVar, numberVar, readEnv } from '../core/index.ts';
 import { DEFAULT_REQUESTS_QUEUE } from '../topology/index.ts';
+import { DEFAULT_RESULT_BATCH } from './result-batcher.ts';
 
 /**
  * The worker entry point's environment, read and validated once. Errors name the variable
@@ -16,6 +17,8 @@ export interface WorkerConfig {
   concurrency: number;
   timeoutMs: number;
   shutdownGraceMs: number;
+  /** WORKER_RESULT_BATCH: results per message at most (worker/result-batcher.ts). */
+  resultBatch: number;
   logLevel: string;
   /** Port of GET /metrics (the supervisor's, summing its replicas, with --replicas N); undefined: off. */
   metricsPort: number | undefined;
@@ -58,6 +61,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv): Readonly<WorkerConfig>
       WORKER_CONCURRENCY: intVar(4, 1, 10_000),
       WORKER_TIMEOUT_MS: intVar(30_000, 1, MAX_MS),
       WORKER_SHUTDOWN_GRACE_MS: intVar(10_000, 0, MAX_MS),
+      WORKER_RESULT_BATCH: intVar(DEFAULT_RESULT_BATCH, 1, 10_000),
       LOG_LEVEL: logLevelVar(),
       WORKER_METRICS_PORT: metricsPortVar(),
       AMQP_MANAGEMENT_URL: managementUrlVar(),
@@ -73,6 +77,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv): Readonly<WorkerConfig>
     concurrency: raw.WORKER_CONCURRENCY,
     timeoutMs: raw.WORKER_TIMEOUT_MS,
     shutdownGraceMs: raw.WORKER_SHUTDOWN_GRACE_MS,
+    resultBatch: raw.WORKER_RESULT_BATCH,
     logLevel: raw.LOG_LEVEL,
     metricsPort: raw.WORKER_METRICS_PORT,
     managementUrl: raw.AMQP_MANAGEMENT_URL,

@@ -4,6 +4,7 @@ import { DEFAULT_REQUESTS_QUEUE, jobFor } from '../topology/index.ts';
 import { decoderFor } from './decode.ts';
 import type { JobDefinition } from './define-job.ts';
 import type { Handler } from './handler.ts';
+import { DEFAULT_RESULT_BATCH } from './result-batcher.ts';
 import { type ResultTarget, resolveJobRoutes, resolveWorkerRoutes } from './routes.ts';
 import { Worker, type WorkerJob } from './worker.ts';
 
@@ -32,6 +33,12 @@ export interface WorkerOptions<TData = unknown, TResult = unknown> {
   shutdownGraceMs?: number;
   /** How long a publish may wait for the broker's confirm; default 30000. */
   publishTimeoutMs?: number;
+  /**
+   * Results finished in the same turn of the event loop leave as one message of up to this many
+   * (content type application/vnd.warren.results+json; the API stores both forms); default 100,
+   * 1 sends each result as a message of its own.
+   */
+  resultBatch?: number;
   /** The name shown in the broker's connection list; default "warren-worker <host> pid <pid>". */
   connectionName?: string;
   /**
@@ -48,6 +55,7 @@ export interface WorkerSettings {
   logger: Logger;
   shutdownGraceMs: number;
   publishTimeoutMs: number;
+  resultBatch: number;
   connectionName: string | undefined;
   metrics: Registry;
 }
@@ -70,6 +78,7 @@ export function defineWorker<TData = unknown, TResult = unknown>(options: Worker
     logger: options.logger,
     shutdownGraceMs: int('shutdownGraceMs', options.shutdownGraceMs, 10_000, 0, 86_400_000),
     publishTimeoutMs: int('publishTimeoutMs', options.publishTimeoutMs, 30_000, 100, 86_400_000),
+    resultBatch: int('resultBatch', options.resultBatch, DEFAULT_RESULT_BATCH, 1, 10_000),
     connectionName: options.connectionName,
     metrics: options.metrics ?? createMetricsRegistry(),
   };

@@ -38,6 +38,8 @@ export interface DeliveryContext {
   decode: Decoder;
   timeoutMs: number;
   publish: (envelope: Envelope) => Promise<void>;
+  /** Publishes a result message (with others finished in the same turn); `publish` when absent. */
+  publishResult?: (envelope: Envelope) => Promise<void>;
   ack: (delivery: Delivery) => boolean;
   /** Requeues a message whose processing failed (basic.reject: counted toward the delivery limit on 4.3). */
   reject: (delivery: Delivery) => boolean;
@@ -93,7 +95,10 @@ async function settle(
     const replacement = await replace(delivery, ctx, shutdown, log, priorFailures, span);
     if (!replacement || shutdown.aborted) return 'abandoned';
     try {
-      if (replacement.envelope) await ctx.publish(replacement.envelope);
+      if (replacement.envelope) {
+        if (replacement.outcome === 'done' && ctx.publishResult) await ctx.publishResult(replacement.envelope);
+        else await ctx.publish(replacement.envelope);
+      }
     } catch (err) {
       if (shutdown.aborted) return 'abandoned';
       log.warn({ err, delayMs: REQUEUE_DELAY_MS }, 'replacement not confirmed; requeueing the message');

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import type { ConfirmChannel } from 'amqplib';
-import { ChannelHolder, ConfirmPublisher, Consumer, type Delivery } from '../amqp/index.ts';
+import { ChannelHolder, ConfirmPublisher, Consumer, type Delivery, type Envelope } from '../amqp/index.ts';
 import { type AmqpConnectionManager, connectBroker, type Logger, PublishMetrics, type Registry, redactUrl, WarrenError } from '../core/index.ts';
 import { checkTopology, type TopologyNeeds } from './check-topology.ts';
 import type { Decoder } from './decode.ts';
@@ -10,6 +10,7 @@ import { type Handler, HandlerAbandonedError } from './handler.ts';
 import { WorkerMetrics } from './metrics.ts';
 import { OverdueHandlers } from './overdue.ts';
 import { type DeliveryContext, type Outcome, processDelivery } from './process-delivery.ts';
+import { ResultBatcher } from './result-batcher.ts';
 import { topologyNeeds, type WorkerRoutes } from './routes.ts';
 
 const CLOSE_TIMEOUT_MS = 5000;
@@ -79,10 +80,13 @@ export class Worker {
   private stopping: Promise<StopSummary> | undefined;
   private readonly counts: OutcomeCounts = { done: 0, retried: 0, dead: 0, malformed: 0, requeued: 0, abandoned: 0, redelivery: 0 };
   private readonly publishMetrics: PublishMetrics;
+  /** Results finished in the same turn leave in one message (worker/result-batcher.ts). */
+  private readonly results: ResultBatcher;
 
   constructor(readonly settings: WorkerSettings) {
     this.log = settings.logger.child({ component: 'worker' });
     this.publishMetrics = new PublishMetrics(settings.metrics);
+    this.results = new ResultBatcher((envelope) => this.publishEnvelope(envelope), settings.resultBatch);
   }
 
   /** The Prometheus registry this worker records into (serve it with serveMetrics). */
@@ -170,10 +174,8 @@ export class Worker {
       timeoutMs: job.timeoutMs,
       logger: log,
       metrics,
-      publish: (envelope) => {
-        if (!this.publisher) return Promise.reject(new Error('publisher not ready'));
-        return this.publisher.publish(envelope);
-      },
+      publish: (envelope) => this.publishEnvelope(envelope),
+      publishResult: (envelope) => this.results.add(envelope),
       ack: (d) => consumer.ack(d),
       reject: (d) => consumer.reject(d, true),
       overdue,
@@ -181,6 +183,11 @@ export class Worker {
     const running: RunningJob = { job, consumer, metrics, context };
     consumer.start();
     return running;
+  }
+
+  private publishEnvelope(envelope: Envelope): Promise<void> {
+    if (!this.publisher) return Promise.reject(new Error('publisher not ready'));
+    return this.publisher.publish(envelope);
   }
 
   /** True while every job's consumer is subscribed (false while one waits for its queue). */

@@ -1,5 +1,15 @@
 import type { ConsumeMessage } from 'amqplib';
-import { decodeRequest, decodeResult, errorCode, isPermanent, type Logger, requestIdOf } from '../../core/index.ts';
+import {
+  decodeRequest,
+  decodeResult,
+  decodeResults,
+  errorCode,
+  isPermanent,
+  type Logger,
+  RESULTS_BATCH_CONTENT_TYPE,
+  type ResultMessage,
+  requestIdOf,
+} from '../../core/index.ts';
 import { deadLetterFacts } from '../dead-letters/dead-letter.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import type { DeadInfo, ResultStore } from '../store/result-store.ts';
@@ -11,13 +21,7 @@ import { decodeDeadEvent } from './dead-event.ts';
  */
 export function createResultHandler(store: ResultStore, logger: Logger, metrics?: ApiMetrics): (msg: ConsumeMessage) => Promise<void> {
   const log = logger.child({ component: 'results' });
-  return async (msg) => {
-    const decoded = decodeResult(msg.content);
-    const requestId = decoded?.requestId ?? requestIdOf(msg);
-    if (!requestId) {
-      log.warn({ deliveryTag: msg.fields.deliveryTag }, 'result without a requestId; nothing to store');
-      return;
-    }
+  const storeOne = async (requestId: string, decoded: ResultMessage | undefined, messageId: unknown): Promise<void> => {
     if (!decoded) {
       // Marking it dead keeps the promise that every accepted request ends done or dead.
       await store.recordDead(requestId, { reason: 'malformed', code: 'MALFORMED_RESULT', message: 'the result message is not a valid result' });
@@ -28,16 +32,41 @@ export function createResultHandler(store: ResultStore, logger: Logger, metrics?
     try {
       const stored = await store.recordResult({ requestId, result: decoded.result, attempts });
       if (stored) metrics?.outcomeStored('done', decoded.acceptedAt);
-      log.info(
-        { requestId, messageId: msg.properties.messageId, attempt: attempts, duplicate: !stored },
-        stored ? 'result stored' : 'duplicate result ignored',
-      );
+      log.info({ requestId, messageId, attempt: attempts, duplicate: !stored }, stored ? 'result stored' : 'duplicate result ignored');
     } catch (err) {
       if (!isPermanent(err)) throw err;
       await store.recordDead(requestId, { reason: 'malformed', code: 'RESULT_NOT_STORABLE', message: 'the store refused the result value' });
       // Only the code: a data error's detail can quote the result, and bodies stay out of logs.
       log.warn({ requestId, code: errorCode(err) }, 'result not storable; request marked dead');
     }
+  };
+  return async (msg) => {
+    if (msg.properties.contentType === RESULTS_BATCH_CONTENT_TYPE) {
+      const items = decodeResults(msg.content);
+      if (!items) {
+        log.warn({ deliveryTag: msg.fields.deliveryTag, messageId: msg.properties.messageId }, 'results batch is not a JSON array; nothing to store');
+        return;
+      }
+      // All of them stored (the store commits them together) before the one ack; a failure
+      // requeues the batch, and the results already stored come back as duplicates, ignored.
+      const stored = await Promise.allSettled(
+        items.map((item) => {
+          if (item.requestId) return storeOne(item.requestId, item.result, msg.properties.messageId);
+          log.warn({ deliveryTag: msg.fields.deliveryTag }, 'result without a requestId in a batch; nothing to store');
+          return Promise.resolve();
+        }),
+      );
+      const failed = stored.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) throw failed.reason;
+      return;
+    }
+    const decoded = decodeResult(msg.content);
+    const requestId = decoded?.requestId ?? requestIdOf(msg);
+    if (!requestId) {
+      log.warn({ deliveryTag: msg.fields.deliveryTag }, 'result without a requestId; nothing to store');
+      return;
+    }
+    await storeOne(requestId, decoded, msg.properties.messageId);
   };
 }
 

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { GetMessage } from 'amqplib';
-import { credentialsOf, ManagementClient, portAnswers, withVhost } from '../../core/index.ts';
+import { credentialsOf, ManagementClient, portAnswers, RESULTS_BATCH_CONTENT_TYPE, withVhost } from '../../core/index.ts';
 
 /**
  * The broker integration tests use: `AMQP_URL` when set; else the local broker at
@@ -115,6 +115,20 @@ export function loud(fn: () => Promise<void>): () => Promise<void> {
  * Takes messages off queues with basic.get until the one for `requestId` (by correlationId or
  * messageId) shows up; keeps the others, since several tests share the queues.
  */
+/**
+ * A results batch (results a worker sent together) as one message per result, each as the single
+ * result message it would have been; any other message as itself.
+ */
+export function unbatched(m: GetMessage): GetMessage[] {
+  if (m.properties.contentType !== RESULTS_BATCH_CONTENT_TYPE) return [m];
+  const items = JSON.parse(m.content.toString('utf8')) as Array<{ requestId: string; headers?: Record<string, unknown> }>;
+  return items.map(({ headers, ...body }) => ({
+    ...m,
+    content: Buffer.from(JSON.stringify(body)),
+    properties: { ...m.properties, contentType: 'application/json', messageId: body.requestId, correlationId: body.requestId, headers: headers ?? {} },
+  }));
+}
+
 export function messageTaker(ch: { get(queue: string, options: { noAck: boolean }): Promise<false | GetMessage> }) {
   const seen = new Map<string, GetMessage>();
   const take = (queue: string, requestId: string, ms = 10_000): Promise<GetMessage> =>
@@ -124,7 +138,7 @@ export function messageTaker(ch: { get(queue: string, options: { noAck: boolean 
         for (;;) {
           const m = await ch.get(queue, { noAck: true });
           if (!m) break;
-          seen.set(`${queue}/${m.properties.correlationId ?? m.properties.messageId}`, m);
+          for (const one of unbatched(m)) seen.set(`${queue}/${one.properties.correlationId ?? one.properties.messageId}`, one);
         }
         return seen.get(`${queue}/${requestId}`);
       },

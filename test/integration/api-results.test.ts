@@ -6,6 +6,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ApiServer, readApiConfig } from '../../api/index.ts';
 import { applyTopology, DEFAULT_REQUESTS_QUEUE, DEFAULT_RESULTS_QUEUE, loadCompiledTopology, routesFor } from '../../topology/index.ts';
+import { resultEnvelope } from '../../worker/envelopes.ts';
+import { batchEnvelope } from '../../worker/result-batcher.ts';
 import { createTestVhost, type TestVhost, waitFor, within } from '../helpers/broker.ts';
 
 /**
@@ -129,6 +131,23 @@ test('duplicate result deliveries leave one row and the first result', async () 
   const rows = await db.query(`SELECT count(*)::int AS n FROM "${schema}".requests WHERE request_id = $1`, [requestId]);
   assert.is(rows.rows[0].n, 1);
   assert.is((await get(requestId))?.result, 'first');
+});
+
+test('a results batch (what a busy worker sends) makes each request in it done; one the store refuses ends dead, the others stored', async () => {
+  const ids = await Promise.all(['b1', 'b2', 'b3'].map(async (d) => (await post(d)).requestId));
+  const route = results.publish as { exchange: string; routingKey: string };
+  const value = (i: number) => (i === 1 ? 'nul\u0000byte' : `batched-${i}`);
+  const batch = batchEnvelope(
+    ids.map((requestId, i) => resultEnvelope(route, { requestId, result: value(i), attempts: 1, processedAt: new Date(), requestHeaders: undefined })),
+  );
+  assert.is(batch.options.contentType, 'application/vnd.warren.results+json');
+  ch.publish(batch.exchange, batch.routingKey, batch.content, batch.options);
+  await ch.waitForConfirms();
+  assert.is((await waitStatus(ids[0] as string, 'done')).result, 'batched-0');
+  assert.is((await waitStatus(ids[2] as string, 'done')).result, 'batched-2');
+  const refused = await waitStatus(ids[1] as string, 'dead');
+  assert.equal(refused.error, { reason: 'malformed', code: 'RESULT_NOT_STORABLE', message: 'the store refused the result value' });
+  await waitFor('the results queue drained', async () => ((await ch.checkQueue(DEFAULT_RESULTS_QUEUE)).messageCount === 0 ? true : undefined));
 });
 
 test('a worker dead letter makes the request dead with its reason', async () => {

@@ -164,7 +164,10 @@ test('a supervisor serves the sum of its replicas', async () => {
       30_000,
       250,
     );
-    assert.is(value(text, 'warren_publish_confirms_total', { outcome: 'ack' }), 40);
+    // Results that finish together share a message (WORKER_RESULT_BATCH): 40 results are 40
+    // confirmed publishes at most, and at least one per replica.
+    const confirms = value(text, 'warren_publish_confirms_total', { outcome: 'ack' }) ?? 0;
+    assert.ok(confirms >= 2 && confirms <= 40, `${confirms} confirmed publishes for 40 results`);
     assert.is(value(text, 'warren_processing_seconds_count', { queue: Q, outcome: 'ok' }), 40);
     assert.is(value(text, 'warren_messages_in_flight', { queue: Q }), 0);
     // Both replicas took a share, so 40 in the sum is the sum, not one replica's count.

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { longestGap } from '../../chaos/blind-window.ts';
 import { expectDone, Ledger } from '../../chaos/ledger.ts';
-import { totalQueue } from '../../chaos/total-queue.ts';
+import { tappedResults, totalQueue } from '../../chaos/total-queue.ts';
 
 /** Keys k-1..k-n, each accepted as r-<i>. */
 function ledger(n: number): Ledger {
@@ -83,6 +83,24 @@ test('longest gap without a 202 counts the edges of the load, and ignores 202s o
   assert.equal(longestGap([1000, 1500, 9000, 9100], 0, 10_000), { from: 1500, to: 9000 });
   assert.equal(longestGap([], 0, 10_000), { from: 0, to: 10_000 });
   assert.equal(longestGap([500, 20_000], 0, 3000), { from: 500, to: 3000 });
+});
+
+test('the tap reads a results batch as each of its results, a single result as one, and ignores what is not a result', () => {
+  const single = Buffer.from(JSON.stringify({ requestId: 'a', result: 1, attempts: 1, processedAt: 't1' }));
+  const batch = Buffer.from(
+    JSON.stringify([
+      { requestId: 'b', result: 2, attempts: 1, processedAt: 't2' },
+      { requestId: 'c', result: 3, attempts: 1, processedAt: 't3', headers: { traceparent: 'x' } },
+      7,
+    ]),
+  );
+  assert.equal(tappedResults(single), [{ requestId: 'a', result: 1, processedAt: 't1' }]);
+  assert.equal(tappedResults(batch), [
+    { requestId: 'b', result: 2, processedAt: 't2' },
+    { requestId: 'c', result: 3, processedAt: 't3' },
+  ]);
+  assert.equal(tappedResults(Buffer.from('{not json')), []);
+  assert.equal(tappedResults(Buffer.from('"text"')), []);
 });
 
 test.run();

@@ -82,6 +82,30 @@ test('a replacement the broker does not confirm ends in a reject (counted on 4.3
   assert.equal(calls, ['reject']);
 });
 
+test('a result goes through publishResult (shared results messages): the ack waits for its confirm, a refusal requeues', async () => {
+  let confirm: () => void = () => undefined;
+  const viaResults: Envelope[] = [];
+  const { ctx, calls, published } = context({
+    publishResult: (e) =>
+      new Promise<void>((resolve) => {
+        viaResults.push(e);
+        confirm = resolve;
+      }),
+  });
+  const outcome = processDelivery(delivery({ requestId: 'r1', data: 1 }), ctx, live);
+  await new Promise<void>((r) => setImmediate(r));
+  assert.is(viaResults.length, 1);
+  assert.is(published.length, 0, 'a result does not take the plain publish');
+  assert.equal(calls, [], 'not acked before the results message is confirmed');
+  confirm();
+  assert.is(await outcome, 'done');
+  assert.equal(calls, ['ack']);
+
+  const refused = context({ publishResult: () => Promise.reject(new PublishNotConfirmedError('nack', 'no')) });
+  assert.is(await processDelivery(delivery({ requestId: 'r2', data: 1 }), refused.ctx, live), 'requeued');
+  assert.equal(refused.calls, ['reject']);
+});
+
 test('a handler failure publishes the retry copy to the job tier, then acks', async () => {
   const { ctx, calls, published } = context({
     handler: () => {
