@@ -1,4 +1,5 @@
 import amqplib from 'amqplib';
+import { RESULTS_BATCH_CONTENT_TYPE, RESULTS_BATCH_HEADER } from '../../core/index.ts';
 import { type HttpLoadResult, postLoad } from '../lib/http-load.ts';
 import { type RssSample, recordRss, type Service, startApi, startService, WARREN_BIN, waitHttp } from '../lib/procs.ts';
 import { purge } from './amqp.ts';
@@ -141,14 +142,20 @@ export async function benchScaling(url: string, perRun: number, replicaCounts: r
     const conn = await amqplib.connect(url);
     const ch = await conn.createChannel();
     let got = 0;
+    let firstCount = 1;
     let first = 0;
     let last = 0;
     const done = new Promise<void>((resolve) => {
       void ch.consume(
         'processing.results',
-        () => {
-          if (got === 0) first = performance.now();
-          got++;
+        (msg) => {
+          // A results batch (results that finished together) counts each of its results.
+          const n = msg?.properties.contentType === RESULTS_BATCH_CONTENT_TYPE ? Number(msg.properties.headers?.[RESULTS_BATCH_HEADER]) : 1;
+          if (got === 0) {
+            first = performance.now();
+            firstCount = n;
+          }
+          got += n;
           last = performance.now();
           if (got >= count) resolve();
         },
@@ -159,7 +166,7 @@ export async function benchScaling(url: string, perRun: number, replicaCounts: r
     try {
       workers = startService([WARREN_BIN, 'worker', '--replicas', String(replicas), '--concurrency', '10'], { AMQP_URL: url, DEMO_DELAY_MS: '20' });
       await Promise.race([done, new Promise((_, reject) => setTimeout(() => reject(new Error(`scaling run with ${replicas} replicas timed out`)), 120_000))]);
-      rows.push({ replicas, perSecond: ((got - 1) / (last - first)) * 1000, workerPeakRssMb: workers.peakRssMb() });
+      rows.push({ replicas, perSecond: ((got - firstCount) / (last - first)) * 1000, workerPeakRssMb: workers.peakRssMb() });
     } finally {
       await workers?.stop();
       await conn.close();
