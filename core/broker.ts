@@ -14,6 +14,15 @@ export interface BrokerOptions {
   /** How long one connection attempt (TCP and the AMQP handshake) may take; default 5000. */
   connectTimeoutMs?: number;
   reconnectSeconds?: number;
+  /**
+   * TCP_NODELAY (Nagle's algorithm off). For a connection that acks and publishes: acks get no
+   * reply, so the broker delays its TCP ACK (~40 ms), and Nagle holds a publish written behind
+   * them until it comes; a worker's results message waited ~45 ms for its confirm instead of a few
+   * (measured in the peers bench). A connection that only publishes gets its ACKs with the confirms
+   * and keeps Nagle, which coalesces its publishes (enqueue 0.92-0.97 of raw with it off, 1.04-1.11
+   * with it on, bench/enqueue-only.ts). Default false.
+   */
+  noDelay?: boolean;
   /** Counts reconnects as `warren_broker_reconnects_total{connection}` in this registry. */
   metrics?: Registry;
 }
@@ -31,10 +40,11 @@ export function connectBroker(options: BrokerOptions): AmqpConnectionManager {
     // A connect to a node cut off without a TCP reset would hang for the OS's connect timeout
     // (minutes); amqplib gives up after `timeout` until the connection is open, and the manager
     // moves on to the next URL.
-    // noDelay: Nagle's algorithm held a publish written while earlier bytes were unacknowledged
-    // until the broker's delayed ACK (~40 ms): a worker's results message waited 45 ms for its
-    // confirm instead of a few (measured; bench/README.md).
-    connectionOptions: { clientProperties: { connection_name: options.connectionName }, timeout: options.connectTimeoutMs ?? 5000, noDelay: true },
+    connectionOptions: {
+      clientProperties: { connection_name: options.connectionName },
+      timeout: options.connectTimeoutMs ?? 5000,
+      noDelay: options.noDelay ?? false,
+    },
   });
   let everConnected = false;
   let lastFailure = '';
