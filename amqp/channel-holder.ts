@@ -84,6 +84,31 @@ export class ChannelHolder<C extends Channel> {
     return new Promise((resolve) => this.waiters.add(resolve));
   }
 
+  /**
+   * Opens a new channel on the current connection for what comes next, and closes the one in use
+   * `lingerMs` later (what it still waits for can arrive until then). For a publish channel whose
+   * broker answers but confirms nothing: a channel that started publishing to a quorum queue while
+   * its leader was being replaced can keep waiting for the old leader, while a new channel looks
+   * the leader up again. No-op while a channel is being opened or there is none.
+   */
+  renew(lingerMs: number): void {
+    const old = this.channel;
+    const model = this.opts.connection.connection;
+    if (this.closed || this.opening || !old || !model) return;
+    this.opening = true;
+    this.openOn(model)
+      .then(() => {
+        if (this.channel === old) return;
+        this.log.info({ lingerMs }, 'publishing on a new channel; the previous one closes after its confirm deadline');
+        const timer = setTimeout(() => void old.close().catch(() => undefined), lingerMs);
+        timer.unref();
+      })
+      .catch((err: unknown) => this.logOnce(err, 'new channel not opened; keeping the current one'))
+      .finally(() => {
+        this.opening = false;
+      });
+  }
+
   start(): void {
     const c = this.opts.connection;
     c.on('connect', this.onConnect);

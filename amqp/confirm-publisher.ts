@@ -34,8 +34,8 @@ export interface ConfirmPublisherOptions {
   logger: Logger;
   metrics?: PublishMetrics;
   /**
-   * Called when a publish reached its deadline and the broker answered nothing at all since it was
-   * sent: the link is silent (a node cut off without a TCP reset), not just slow. The owner drops
+   * Called when a publish has waited `silentAfterMs` and the broker answered nothing at all since it
+   * was sent: the link is silent (a node cut off without a TCP reset), not just slow. The owner drops
    * the connection so the next node in the URL list takes over, instead of waiting for heartbeats.
    * It calls `giveUp` just before it drops the connection: what was published on the silent link
    * since the report (the owner may first probe the link for a while) fails as a timeout, whose
@@ -44,6 +44,12 @@ export interface ConfirmPublisherOptions {
    */
   onSilent?: (giveUp: () => void) => void;
   /**
+   * How long the broker may answer nothing at all while a publish awaits its confirm before the
+   * link is reported silent (onSilent); the publishes keep waiting for their own deadlines. Default:
+   * the smaller of timeoutMs and 1500.
+   */
+  silentAfterMs?: number;
+  /**
    * Told how a publish ended that was already given up at its deadline: `ack` (it was enqueued
    * after all) or the reason it was not (nack, unroutable, closed: for a close, still unknown).
    */
@@ -51,6 +57,8 @@ export interface ConfirmPublisherOptions {
 }
 
 const DEFAULT_MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
+/** The default of silentAfterMs (at most the confirm deadline). */
+export const DEFAULT_SILENT_AFTER_MS = 1500;
 
 interface Pending {
   sentAt: number;
@@ -85,6 +93,9 @@ export class ConfirmPublisher {
   /** When the broker last answered a publish (confirm, nack or a failed callback). */
   private lastAnswerAt = 0;
   private silentReportedAt = Number.NEGATIVE_INFINITY;
+  private readonly silentAfterMs: number;
+  /** Channels the broker answered a publish on (a confirm or a nack). */
+  private readonly answeredOn = new WeakSet<ConfirmChannel>();
   private sequence = 0;
   /** Sent and not yet answered by the broker (a publish given up at its deadline still counts). */
   private inFlight = 0;
@@ -94,6 +105,7 @@ export class ConfirmPublisher {
   constructor(options: ConfirmPublisherOptions) {
     this.opts = options;
     this.log = options.logger.child({ component: 'publisher' });
+    this.silentAfterMs = Math.min(options.timeoutMs, options.silentAfterMs ?? DEFAULT_SILENT_AFTER_MS);
     if (options.failWhenBlocked)
       options.channels.addBlockedListener?.(() => this.failAll('blocked', 'the broker blocked the connection before confirming the publish'));
   }
@@ -161,6 +173,7 @@ export class ConfirmPublisher {
       this.armSweeper();
       const answered = () => {
         this.lastAnswerAt = performance.now();
+        this.answeredOn.add(ch);
         this.inFlight -= 1;
         this.inFlightBytes -= size;
       };
@@ -238,28 +251,41 @@ export class ConfirmPublisher {
   }
 
   /**
+   * When the oldest publish the broker has answered nothing since was sent, if that is at least
+   * silentAfterMs ago; else undefined.
+   */
+  private silentSince(now: number): number | undefined {
+    for (const p of this.pending.values()) {
+      if (p.sentAt < this.lastAnswerAt) continue;
+      return now - p.sentAt >= this.silentAfterMs ? p.sentAt : undefined;
+    }
+    return undefined;
+  }
+
+  /**
    * One timer for every deadline: pending publishes are in start order, so a sweep stops at the
    * first one not yet due. Deadlines hold to within a tenth of the timeout (20 ms to 1 s).
    */
   private armSweeper(): void {
     if (this.sweeper) return;
     const { timeoutMs } = this.opts;
-    const every = Math.max(20, Math.min(1000, Math.floor(timeoutMs / 10)));
+    const every = Math.max(20, Math.min(1000, Math.floor(Math.min(timeoutMs, this.silentAfterMs) / 10)));
     this.sweeper = setInterval(() => {
       const now = performance.now();
-      let silent = false;
+      const silent = this.silentSince(now);
       for (const p of this.pending.values()) {
         if (p.deadline > now) break;
-        if (p.sentAt >= this.lastAnswerAt) silent = true;
         p.fail(new PublishNotConfirmedError('timeout', `publish to exchange "${p.exchange}" not confirmed within ${timeoutMs} ms`));
       }
-      // At most once per timeout: a new connection gets its own chance to answer.
-      if (silent && this.opts.onSilent && now - this.silentReportedAt >= timeoutMs) {
+      // At most once per silence: a new connection gets its own chance to answer.
+      if (silent && this.opts.onSilent && now - this.silentReportedAt >= this.silentAfterMs) {
         this.silentReportedAt = now;
-        this.log.warn({ timeoutMs }, 'the broker answered nothing within the confirm deadline; dropping the connection for the next node');
-        // What else awaits a confirm on the silent link is as uncertain as what timed out: it is
-        // failed the same way before the drop would fail it as "closed".
-        this.failAll('timeout', `publish not confirmed: the broker answered nothing for ${timeoutMs} ms`);
+        const ch = this.opts.channels.current;
+        // fresh: this channel has not had a single publish answered since it opened.
+        const fresh = ch !== undefined && !this.answeredOn.has(ch);
+        this.log.warn({ silentMs: Math.round(now - silent), fresh }, 'the broker answered no publish for a while; probing the connection');
+        // What awaits a confirm on the link when its owner gives up on it is as uncertain as a
+        // timeout: it is failed as one before the drop would fail it as "closed".
         this.opts.onSilent(() => this.failAll('timeout', 'publish not confirmed: its connection was dropped for answering nothing'));
       }
       if (this.pending.size === 0) {

@@ -22,16 +22,23 @@ export interface DropIfSilentOptions {
   probeMs?: number;
   /** Runs just before the drop, with nothing awaited in between (ConfirmPublisher's giveUp). */
   beforeDrop?: () => void;
+  /**
+   * Runs when the broker answers the probe (the connection is kept): the owner opens a new
+   * channel for the next publishes (ChannelHolder.renew). A channel that started publishing to a
+   * quorum queue while its leader was being replaced can wait for the old leader until that node
+   * comes back (seen in pause-node: 10 s), while a channel opened later finds the new leader.
+   */
+  onAnswered?: () => void;
 }
 
 /**
  * Drops the connection only if the broker does not answer a channel open within `probeMs`. No
- * confirm for a whole deadline is what a cut-off node looks like, and also what a quorum queue
+ * confirm for a while is what a cut-off node looks like, and also what a quorum queue
  * electing a new leader looks like: the node still answers there, and dropping a healthy
  * connection would only send the publisher round the URL list, perhaps to the cut-off node.
  */
 export async function dropIfSilent(manager: AmqpConnectionManager, reason: string, logger: Logger, options: DropIfSilentOptions = {}): Promise<void> {
-  const { probeMs = 2000, beforeDrop } = options;
+  const { probeMs = 2000, beforeDrop, onAnswered } = options;
   const model = manager.connection;
   if (!model) return;
   let timer: NodeJS.Timeout | undefined;
@@ -49,7 +56,8 @@ export async function dropIfSilent(manager: AmqpConnectionManager, reason: strin
   const answered = await Promise.race([probe, late]);
   clearTimeout(timer);
   if (answered) {
-    logger.info({ reason }, 'the broker still answers on this connection (its confirms are late, not lost); keeping it');
+    logger.info({ reason }, 'the broker still answers on this connection (its confirms are late, not lost); keeping it, next publishes on a new channel');
+    onAnswered?.();
     return;
   }
   // A reconnect during the probe already replaced the silent connection: leave the new one be.

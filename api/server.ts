@@ -138,8 +138,14 @@ export class ApiServer {
       maxInFlight: config.maxInFlight,
       logger,
       metrics: metrics.publish,
-      // A silent node (cut off, no TCP reset): move to the next node now, not after the heartbeats.
-      onSilent: (giveUp) => void dropIfSilent(publishConn, 'the broker answered nothing within the confirm deadline', logger, { beforeDrop: giveUp }),
+      // A silent node (cut off, no TCP reset): move to the next node now, not after the
+      // heartbeats. A node that still answers keeps the connection, and the next publishes go on a
+      // new channel (ChannelHolder.renew); the waiting ones keep their deadline.
+      onSilent: (giveUp) =>
+        void dropIfSilent(publishConn, 'the broker answered no publish for a while', logger, {
+          beforeDrop: giveUp,
+          onAnswered: () => slot.renew(config.publishTimeoutMs),
+        }),
       onLateOutcome: (requestId, enqueued) => acceptor.lateOutcome(requestId, enqueued),
     });
     this.producer = producer;

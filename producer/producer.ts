@@ -253,7 +253,13 @@ export async function createProducer(options: CreateProducerOptions): Promise<Pr
     maxInFlight: options.maxInFlight,
     publishTimeoutMs: options.publishTimeoutMs,
     metrics: options.metrics ? new PublishMetrics(options.metrics) : undefined,
-    onSilent: (giveUp) => void dropIfSilent(manager, 'the broker answered nothing within the confirm deadline', logger, { beforeDrop: giveUp }),
+    // A silent link: dropped for the next node when the node does not answer either; else the
+    // next publishes go on a new channel (ChannelHolder.renew), the waiting ones keep their deadline.
+    onSilent: (giveUp) =>
+      void dropIfSilent(manager, 'the broker answered no publish for a while', logger, {
+        beforeDrop: giveUp,
+        onAnswered: () => holder.renew(options.publishTimeoutMs ?? 5000),
+      }),
   });
   producer.closeWith(closeAll);
   return producer;

@@ -67,6 +67,27 @@ test('a channel closed by the broker on a live connection is reopened, with a do
   await holder.close();
 });
 
+test('renew: the next publishes go on a new channel at once; the old one is closed only after the linger (its confirms can still arrive)', async () => {
+  const { manager, holder, setups } = setup();
+  holder.start();
+  const first = (await holder.whenOpen()) as unknown as FakeChannel;
+  // whenOpen resolves inside the opening; renew is a no-op until it is over.
+  await new Promise<void>((r) => setImmediate(r));
+  holder.renew(60);
+  const second = await waitFor(
+    'a new channel',
+    () => (holder.current && holder.current !== (first as unknown as Channel) ? holder.current : undefined),
+    3000,
+    2,
+  );
+  assert.is(manager.channels.length, 2);
+  assert.is(setups(), 2, 'setup ran on the new channel');
+  assert.not.ok(first.closed, 'the old channel lingers');
+  await waitFor('the old channel closed after the linger', () => (first.closed ? true : undefined), 3000, 5);
+  assert.is(holder.current, second, 'the new one stays current when the old one closes');
+  await holder.close();
+});
+
 test('a lost connection drops the channel; the manager connecting again brings a new one', async () => {
   const { manager, holder } = setup();
   holder.start();

@@ -215,6 +215,54 @@ test('what was published on a silent link after its report fails as a timeout wh
   }
 });
 
+test('silence is reported after silentAfterMs, before the deadline, without failing the publishes; once per silence', async () => {
+  const { ch, source } = fakeSource();
+  const reports: Array<{ at: number }> = [];
+  const start = performance.now();
+  const publisher = new ConfirmPublisher({
+    channels: source,
+    timeoutMs: 2000,
+    silentAfterMs: 100,
+    logger,
+    onSilent: () => reports.push({ at: performance.now() - start }),
+  });
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    const a = publisher.publish(env('a'));
+    await within(
+      1000,
+      'first report',
+      waitUntil(() => reports.length === 1),
+    );
+    assert.ok((reports[0]?.at ?? 0) < 1000, `reported at ${reports[0]?.at} ms, long before the 2000 ms deadline`);
+    assert.is(publisher.awaiting, 1, 'the publish still waits for its confirm');
+    ch.ack(0);
+    assert.is(await reasonOf(a), 'confirmed');
+    const b = publisher.publish(env('b'));
+    await within(
+      1000,
+      'second report',
+      waitUntil(() => reports.length === 2),
+    );
+    assert.ok((reports[1]?.at ?? 0) > (reports[0]?.at ?? 0));
+    ch.ack(1);
+    assert.is(await reasonOf(b), 'confirmed');
+  } finally {
+    clearInterval(keepAlive);
+  }
+});
+
+function waitUntil(cond: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setInterval(() => {
+      if (cond()) {
+        clearInterval(t);
+        resolve();
+      }
+    }, 5);
+  });
+}
+
 test('close() fails what still awaits its confirm', async () => {
   const { publisher } = setup();
   const p = publisher.publish(env('a'));

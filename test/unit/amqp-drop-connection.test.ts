@@ -28,6 +28,12 @@ test('a link that does not answer within the probe: its publishes are given up, 
   assert.equal(events, ['gave up', 'destroyed: connection dropped: silent']);
 });
 
+test('a link that answers the probe is kept, and its owner told (it opens a new channel)', async () => {
+  const { manager, events } = fakeManager(true);
+  await dropIfSilent(manager, 'silent', logger, { probeMs: 50, beforeDrop: () => events.push('gave up'), onAnswered: () => events.push('answered') });
+  assert.equal(events, ['answered']);
+});
+
 test('a connection replaced during the probe (a reconnect) is left alone', async () => {
   const { manager, events } = fakeManager(false);
   const p = dropIfSilent(manager, 'silent', logger, { probeMs: 50, beforeDrop: () => events.push('gave up') });
