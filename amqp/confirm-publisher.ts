@@ -58,7 +58,7 @@ export interface ConfirmPublisherOptions {
 
 const DEFAULT_MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 /** The default of silentAfterMs (at most the confirm deadline). */
-export const DEFAULT_SILENT_AFTER_MS = 1500;
+const DEFAULT_SILENT_AFTER_MS = 1500;
 
 interface Pending {
   sentAt: number;
@@ -94,8 +94,6 @@ export class ConfirmPublisher {
   private lastAnswerAt = 0;
   private silentReportedAt = Number.NEGATIVE_INFINITY;
   private readonly silentAfterMs: number;
-  /** Channels the broker answered a publish on (a confirm or a nack). */
-  private readonly answeredOn = new WeakSet<ConfirmChannel>();
   private sequence = 0;
   /** Sent and not yet answered by the broker (a publish given up at its deadline still counts). */
   private inFlight = 0;
@@ -173,7 +171,6 @@ export class ConfirmPublisher {
       this.armSweeper();
       const answered = () => {
         this.lastAnswerAt = performance.now();
-        this.answeredOn.add(ch);
         this.inFlight -= 1;
         this.inFlightBytes -= size;
       };
@@ -280,10 +277,7 @@ export class ConfirmPublisher {
       // At most once per silence: a new connection gets its own chance to answer.
       if (silent && this.opts.onSilent && now - this.silentReportedAt >= this.silentAfterMs) {
         this.silentReportedAt = now;
-        const ch = this.opts.channels.current;
-        // fresh: this channel has not had a single publish answered since it opened.
-        const fresh = ch !== undefined && !this.answeredOn.has(ch);
-        this.log.warn({ silentMs: Math.round(now - silent), fresh }, 'the broker answered no publish for a while; probing the connection');
+        this.log.warn({ silentMs: Math.round(now - silent) }, 'the broker answered no publish for a while; probing the connection');
         // What awaits a confirm on the link when its owner gives up on it is as uncertain as a
         // timeout: it is failed as one before the drop would fail it as "closed".
         this.opts.onSilent(() => this.failAll('timeout', 'publish not confirmed: its connection was dropped for answering nothing'));

@@ -34,9 +34,9 @@ export interface WorkerOptions<TData = unknown, TResult = unknown> {
   /** How long a publish may wait for the broker's confirm; default 30000. */
   publishTimeoutMs?: number;
   /**
-   * Results finished in the same turn of the event loop leave as one message of up to this many
-   * (content type application/vnd.warren.results+json; the API stores both forms); default 100,
-   * 1 sends each result as a message of its own.
+   * Results that finish while the previous results message awaits its confirm leave together in
+   * the next one, of up to this many (content type application/vnd.warren.results+json; the API
+   * stores both forms); default 100, 1 sends each result as a message of its own.
    */
   resultBatch?: number;
   /** The name shown in the broker's connection list; default "warren-worker <host> pid <pid>". */

@@ -38,7 +38,7 @@ export interface DeliveryContext {
   decode: Decoder;
   timeoutMs: number;
   publish: (envelope: Envelope) => Promise<void>;
-  /** Publishes a result message (with others finished in the same turn); `publish` when absent. */
+  /** Publishes a result message (sharing a message with others under load); `publish` when absent. */
   publishResult?: (envelope: Envelope) => Promise<void>;
   ack: (delivery: Delivery) => boolean;
   /** Requeues a message whose processing failed (basic.reject: counted toward the delivery limit on 4.3). */

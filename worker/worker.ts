@@ -80,7 +80,7 @@ export class Worker {
   private stopping: Promise<StopSummary> | undefined;
   private readonly counts: OutcomeCounts = { done: 0, retried: 0, dead: 0, malformed: 0, requeued: 0, abandoned: 0, redelivery: 0 };
   private readonly publishMetrics: PublishMetrics;
-  /** Results finished in the same turn leave in one message (worker/result-batcher.ts). */
+  /** Results that finish while a results message awaits its confirm share the next (worker/result-batcher.ts). */
   private readonly results: ResultBatcher;
 
   constructor(readonly settings: WorkerSettings) {
