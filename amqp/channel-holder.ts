@@ -104,9 +104,7 @@ export class ChannelHolder<C extends Channel> {
         timer.unref();
       })
       .catch((err: unknown) => this.logOnce(err, 'new channel not opened; keeping the current one'))
-      .finally(() => {
-        this.opening = false;
-      });
+      .finally(() => this.openingDone());
   }
 
   start(): void {
@@ -134,8 +132,7 @@ export class ChannelHolder<C extends Channel> {
   private open(): void {
     if (this.closed) return;
     if (this.opening) {
-      // A connect event while a channel is still being opened (on what may be the old
-      // connection): look again once that attempt is over.
+      // A connect event while a channel is still being opened: look again once that is over.
       this.openAgain = true;
       return;
     }
@@ -147,13 +144,19 @@ export class ChannelHolder<C extends Channel> {
         this.logOnce(err, 'channel setup failed; retrying');
         this.scheduleRetry();
       })
-      .finally(() => {
-        this.opening = false;
-        if (this.openAgain) {
-          this.openAgain = false;
-          if (!this.channel) this.open();
-        }
-      });
+      .finally(() => this.openingDone());
+  }
+
+  /**
+   * An open (or a renew) is over. A connect event while it ran (on what may be the old
+   * connection) asked for a look again: a channel is opened if there is none.
+   */
+  private openingDone(): void {
+    this.opening = false;
+    if (this.openAgain) {
+      this.openAgain = false;
+      if (!this.channel) this.open();
+    }
   }
 
   private async openOn(model: ChannelModel): Promise<void> {
