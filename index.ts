@@ -17,6 +17,7 @@ export {
   RESULTS_BATCH_HEADER,
   type ResultMessage,
   RetryableError,
+  resultCountOf,
   type StandardSchemaV1,
   TimeoutError,
   WarrenError,

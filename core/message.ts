@@ -131,10 +131,10 @@ export function decodeResult(body: Buffer): ResultMessage | undefined {
 }
 
 /**
- * A results batch's items, each decoded as decodeResult does (undefined for one that is not a
- * result, with the requestId it named, if any); undefined when the body is not a JSON array.
+ * A results batch's items, each decoded as decodeResult does (undefined for one without a string
+ * requestId); undefined when the body is not a JSON array.
  */
-export function decodeResults(body: Buffer): Array<{ result: ResultMessage | undefined; requestId: string | undefined }> | undefined {
+export function decodeResults(body: Buffer): Array<ResultMessage | undefined> | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
@@ -142,10 +142,12 @@ export function decodeResults(body: Buffer): Array<{ result: ResultMessage | und
     return undefined;
   }
   if (!Array.isArray(parsed)) return undefined;
-  return parsed.map((item: unknown) => {
-    const requestId = typeof item === 'object' && item !== null ? (item as { requestId?: unknown }).requestId : undefined;
-    return { result: resultOf(item), requestId: typeof requestId === 'string' && requestId !== '' ? requestId : undefined };
-  });
+  return parsed.map(resultOf);
+}
+
+/** How many results a message of a results queue holds: a batch's count header, else one. */
+export function resultCountOf(properties: { contentType?: unknown; headers?: Record<string, unknown> | undefined }): number {
+  return properties.contentType === RESULTS_BATCH_CONTENT_TYPE ? Number(properties.headers?.[RESULTS_BATCH_HEADER]) : 1;
 }
 
 function resultOf(parsed: unknown): ResultMessage | undefined {

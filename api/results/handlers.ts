@@ -51,7 +51,7 @@ export function createResultHandler(store: ResultStore, logger: Logger, metrics?
       // requeues the batch, and the results already stored come back as duplicates, ignored.
       const stored = await Promise.allSettled(
         items.map((item) => {
-          if (item.requestId) return storeOne(item.requestId, item.result, msg.properties.messageId);
+          if (item?.requestId) return storeOne(item.requestId, item, msg.properties.messageId);
           log.warn({ deliveryTag: msg.fields.deliveryTag }, 'result without a requestId in a batch; nothing to store');
           return Promise.resolve();
         }),

@@ -1,5 +1,5 @@
 import amqplib from 'amqplib';
-import { RESULTS_BATCH_CONTENT_TYPE, RESULTS_BATCH_HEADER } from '../../core/index.ts';
+import { resultCountOf } from '../../core/index.ts';
 import { type HttpLoadResult, postLoad } from '../lib/http-load.ts';
 import { type RssSample, recordRss, type Service, startApi, startService, WARREN_BIN, waitHttp } from '../lib/procs.ts';
 import { purge } from './amqp.ts';
@@ -150,7 +150,7 @@ export async function benchScaling(url: string, perRun: number, replicaCounts: r
         'processing.results',
         (msg) => {
           // A results batch (results that finished together) counts each of its results.
-          const n = msg?.properties.contentType === RESULTS_BATCH_CONTENT_TYPE ? Number(msg.properties.headers?.[RESULTS_BATCH_HEADER]) : 1;
+          const n = msg ? resultCountOf(msg.properties) : 1;
           if (got === 0) {
             first = performance.now();
             firstCount = n;

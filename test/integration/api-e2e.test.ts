@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import amqplib from 'amqplib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RESULTS_BATCH_CONTENT_TYPE, RESULTS_BATCH_HEADER } from '../../core/index.ts';
+import { resultCountOf } from '../../core/index.ts';
 import { applyTopology, DEFAULT_REQUESTS_QUEUE, DEFAULT_RESULTS_QUEUE, loadCompiledTopology } from '../../topology/index.ts';
 import { createTestVhost, type TestVhost, waitFor, within } from '../helpers/broker.ts';
 import { killAll, startApi as startApiProcess, startWarren as startWarrenProcess } from '../helpers/warren-process.ts';
@@ -131,7 +131,7 @@ async function resultsWaiting(): Promise<number> {
   try {
     let n = 0;
     for (let m = await peek.get(DEFAULT_RESULTS_QUEUE); m !== false; m = await peek.get(DEFAULT_RESULTS_QUEUE)) {
-      n += m.properties.contentType === RESULTS_BATCH_CONTENT_TYPE ? Number(m.properties.headers?.[RESULTS_BATCH_HEADER]) : 1;
+      n += resultCountOf(m.properties);
     }
     return n;
   } finally {

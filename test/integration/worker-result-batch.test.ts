@@ -2,7 +2,7 @@ import amqplib from 'amqplib';
 import { pino } from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeResult, decodeResults, RESULTS_BATCH_CONTENT_TYPE, RESULTS_BATCH_HEADER } from '../../core/index.ts';
+import { decodeResult, decodeResults, RESULTS_BATCH_CONTENT_TYPE, resultCountOf } from '../../core/index.ts';
 import { applyTopology, DEFAULT_REQUESTS_QUEUE, DEFAULT_RESULTS_QUEUE, loadCompiledTopology, routesFor } from '../../topology/index.ts';
 import { defineWorker } from '../../worker/index.ts';
 import { createTestVhost, type TestVhost, waitFor, within } from '../helpers/broker.ts';
@@ -61,8 +61,8 @@ function resultsIn(messages: amqplib.GetMessage[]): Array<[string, unknown]> {
   return messages.flatMap((m): Array<[string, unknown]> => {
     if (m.properties.contentType === RESULTS_BATCH_CONTENT_TYPE) {
       const items = decodeResults(m.content) ?? [];
-      assert.is(m.properties.headers?.[RESULTS_BATCH_HEADER], items.length, 'the header counts the results');
-      return items.map((i) => [i.requestId as string, i.result?.result]);
+      assert.is(resultCountOf(m.properties), items.length, 'the header counts the results');
+      return items.map((i) => [i?.requestId as string, i?.result]);
     }
     const r = decodeResult(m.content);
     return [[r?.requestId as string, r?.result]];
