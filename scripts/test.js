@@ -5,7 +5,10 @@
 // `// test-lane: <name>` (the chaos suites, `chaos` and `network`: minutes of mostly waiting, on
 // private brokers of their own; the image and package builds): each named lane runs its files one
 // at a time beside the main lane. A file's output is printed when it ends, so the lanes do not
-// interleave. TEST_LANES=1 runs everything in one lane.
+// interleave. TEST_LANES=1 runs everything in one lane. The unit files run together in one process
+// (scripts/uvu-batch.mjs, as uvu's own CLI runs a folder): they start no broker nor timer that
+// outlives them, and a process per file cost ~3 s of start-up each on busy cores (two minutes in
+// CI). TEST_ISOLATE=1 runs them one per process too.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -37,10 +40,14 @@ const failures = [];
 /** A `// <name>: <value>` line near the top of a test file (test-lane, test-timeout-ms). */
 const directive = (file, name) => new RegExp(`^// ${name}:\\s*(\\S+)`, 'm').exec(readFileSync(file, 'utf8').slice(0, 2000))?.[1];
 const laneOf = (file) => directive(file, 'test-lane') ?? 'main';
+const unitDir = join(root, 'test', 'unit');
+const units = process.env.TEST_ISOLATE === '1' ? [] : files.filter((f) => f.startsWith(unitDir));
+/** A job: one test file, or the unit files as one batch (`{ batch: [...] }`). */
+const jobs = units.length > 1 ? [{ batch: units }, ...files.filter((f) => !units.includes(f))] : files;
 const lanes = new Map();
-for (const file of files) {
-  const lane = process.env.TEST_LANES === '1' ? 'main' : laneOf(file);
-  lanes.set(lane, [...(lanes.get(lane) ?? []), file]);
+for (const job of jobs) {
+  const lane = process.env.TEST_LANES === '1' || typeof job !== 'string' ? 'main' : laneOf(job);
+  lanes.set(lane, [...(lanes.get(lane) ?? []), job]);
 }
 const buffered = lanes.size > 1;
 await Promise.all(
@@ -50,7 +57,7 @@ await Promise.all(
 );
 
 async function runAndCount(file) {
-  const rel = relative(root, file);
+  const rel = typeof file === 'string' ? relative(root, file) : `${relative(root, unitDir)}/ (${file.batch.length} files, one process)`;
   const started = Date.now();
   const { code, out, timedOut } = await runFile(file);
   if (buffered) process.stdout.write(out);
@@ -81,7 +88,8 @@ process.exitCode = failed > 0 || files.length === 0 ? 1 : 0;
 
 function runFile(file) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+    const args = typeof file === 'string' ? [file] : [join(root, 'scripts', 'uvu-batch.mjs'), ...file.batch];
+    const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, FORCE_COLOR: '0' },
@@ -103,11 +111,11 @@ function runFile(file) {
     });
     let graceTimer;
     // A file may ask for more time with a `// test-timeout-ms: N` line near its top.
-    const asked = Number(directive(file, 'test-timeout-ms')) || 0;
+    const asked = typeof file === 'string' ? Number(directive(file, 'test-timeout-ms')) || 0 : 0;
     const limit = Math.max(FILE_TIMEOUT_MS, asked);
     const timer = setTimeout(() => {
       timedOut = true;
-      note(`  (${relative(root, file)} timed out after ${limit} ms; stopped)\n`);
+      note(`  (${typeof file === 'string' ? relative(root, file) : 'the unit files'} timed out after ${limit} ms; stopped)\n`);
       child.kill('SIGKILL');
     }, limit);
     // uvu prints its totals when the suites are done; a file that then keeps running has leaked
@@ -115,7 +123,7 @@ function runFile(file) {
     const watch = setInterval(() => {
       if (/Duration:/.test(out) && !graceTimer) {
         graceTimer = setTimeout(() => {
-          note(`  (warning: ${relative(root, file)} did not exit after its tests; stopped)\n`);
+          note(`  (warning: ${typeof file === 'string' ? relative(root, file) : 'the unit files'} did not exit after its tests; stopped)\n`);
           child.kill('SIGKILL');
         }, 10_000);
       }
