@@ -99,7 +99,15 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Ch
     () => system.workerGroups,
     (pid) => leftovers.addGroup(pid),
   );
-  const load = new LoadDriver({ client: system.client, ledger, rate: s.rate, durationMs: Number.POSITIVE_INFINITY, prefix, poisonEvery: s.poisonEvery });
+  const load = new LoadDriver({
+    client: system.client,
+    ledger,
+    rate: s.rate,
+    durationMs: Number.POSITIVE_INFINITY,
+    prefix,
+    poisonEvery: s.poisonEvery,
+    retryWindowMs: s.retryWindowS * 1000,
+  });
   let loadStarted = 0;
   let loadEnded = 0;
   const recoveries: Promise<void>[] = [];

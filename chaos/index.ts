@@ -35,6 +35,7 @@ export type SettingsOverrides = Partial<
     | 'demoDelayMs'
     | 'topology'
     | 'drainTimeoutS'
+    | 'retryWindowS'
     | 'poisonEvery'
     | 'heartbeatS'
     | 'publishTimeoutMs'
@@ -53,6 +54,7 @@ export function resolveSettings(scenario: Scenario, quick: boolean, overrides: S
     demoDelayMs: 20,
     topology: DEFAULT_CHAOS_TOPOLOGY,
     drainTimeoutS: quick ? 60 : 180,
+    retryWindowS: 60,
     poisonEvery: 0,
   };
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));

@@ -32,6 +32,8 @@ export interface ScenarioSettings {
   topology: string;
   /** How long the drain may wait for every promised request to be final. */
   drainTimeoutS: number;
+  /** How long a client keeps retrying one request (503, refused or reset) before it gives up. */
+  retryWindowS: number;
   /** Every Nth load request is poison ("fail:..."); 0 for none. */
   poisonEvery: number;
   /** AMQP heartbeat asked by the clients (`?heartbeat=` on their URLs); undefined keeps Warren's default. */

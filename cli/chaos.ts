@@ -27,6 +27,7 @@ Options:
   --topology FILE     topology file (default test/fixtures/chaos-topology.yaml)
   --poison-every N    make every Nth request poison ("fail:...", must end dead) in any scenario
   --drain-timeout S   how long to wait for every request to be final (default 60 quick, 180 long)
+  --retry-window S    how long the load's clients keep retrying one request before giving up (default 60)
   --heartbeat S       AMQP heartbeat the clients ask for (?heartbeat=S on their URLs; netns scenarios)
   --publish-timeout-ms MS   the API's API_PUBLISH_TIMEOUT_MS
   --max-blind S       fail when the longest window without a 202 exceeds S seconds (default: report only)
@@ -58,6 +59,7 @@ export async function run(args: string[]): Promise<number> {
       'delay-ms': { type: 'string' },
       topology: { type: 'string' },
       'drain-timeout': { type: 'string' },
+      'retry-window': { type: 'string' },
       'poison-every': { type: 'string' },
       'report-dir': { type: 'string' },
       'base-port': { type: 'string' },
@@ -94,6 +96,7 @@ export async function run(args: string[]): Promise<number> {
     demoDelayMs: values['delay-ms'] === '0' ? 0 : num(values['delay-ms'], 'delay-ms'),
     topology: values.topology,
     drainTimeoutS: num(values['drain-timeout'], 'drain-timeout'),
+    retryWindowS: num(values['retry-window'], 'retry-window'),
     poisonEvery: num(values['poison-every'], 'poison-every', true),
     heartbeatS: num(values.heartbeat, 'heartbeat', true),
     publishTimeoutMs: num(values['publish-timeout-ms'], 'publish-timeout-ms', true),

@@ -12,7 +12,9 @@ import { runWarren } from '../helpers/warren-process.ts';
  * The chaos suite must be able to fail: kill-broker (and partition, on its namespaced cluster)
  * against a deliberately unsafe topology (classic, non-durable queues) has to report the loss
  * and exit non-zero. Slow workers keep a
- * backlog in the queue when the broker dies, so there is something to lose.
+ * backlog in the queue when the broker dies, so there is something to lose. The clients give up
+ * on a request after 15 s instead of 60 (`--retry-window`): what they retry then cannot be
+ * accepted anyway, and the run waits for every one of them before it drains.
  */
 const reportDir = mkdtempSync(join(tmpdir(), 'warren-chaos-selfcheck-'));
 
@@ -21,6 +23,7 @@ test.after(() => rmSync(reportDir, { recursive: true, force: true }));
 test('kill-broker on classic non-durable queues reports lost requests and exits non-zero', async () => {
   // Ports of its own: the chaos lane may be running the suite's kill-broker (5711) at the same time.
   const args = ['kill-broker', '--quick', '--base-port', '5771', '--topology', 'test/fixtures/chaos-unsafe-topology.yaml', '--rate', '10', '--delay-ms', '300'];
+  args.push('--retry-window', '15');
   const run = await runWarren(['chaos', ...args, '--concurrency', '1', '--replicas', '2', '--report-dir', reportDir], { FORCE_COLOR: '0' }, 220_000, {
     interruptFirst: true,
   });
@@ -38,8 +41,11 @@ test('kill-broker on classic non-durable queues reports lost requests and exits 
 
 test('partition on classic non-durable queues reports lost requests and exits non-zero', async () => {
   // The queues live on the node the topology was applied to: the leader the first cut isolates.
-  // pause_minority stops it; its transient queues go with everything in them.
+  // pause_minority stops it; its transient queues go with everything in them. The requests sent
+  // after that never end, so the recovery probes would wait the whole drain timeout (60 s): 15 s.
+  // The drain itself ends as soon as the broker holds nothing, whatever its timeout.
   const args = ['partition', '--quick', '--topology', 'test/fixtures/chaos-unsafe-topology.yaml', '--rate', '10', '--delay-ms', '300'];
+  args.push('--retry-window', '15', '--drain-timeout', '15');
   const run = await runWarren(['chaos', ...args, '--concurrency', '1', '--replicas', '2', '--report-dir', reportDir], { FORCE_COLOR: '0' }, 420_000, {
     interruptFirst: true,
   });
