@@ -18,6 +18,8 @@ export interface LocalNodeOptions {
   distPort?: number;
   /** Directory for the node's data, logs and config. */
   baseDir: string;
+  /** More rabbitmq.conf lines (e.g. the peers of a cluster it forms at boot). */
+  extraConfig?: readonly string[];
 }
 
 /**
@@ -29,7 +31,7 @@ export class LocalRabbitNode {
   readonly options: Required<LocalNodeOptions>;
 
   constructor(options: LocalNodeOptions) {
-    this.options = { managementPort: options.amqpPort + 10000, distPort: options.amqpPort + 20000, ...options };
+    this.options = { managementPort: options.amqpPort + 10000, distPort: options.amqpPort + 20000, extraConfig: [], ...options };
   }
 
   get url(): string {
@@ -74,6 +76,7 @@ export class LocalRabbitNode {
         'management.tcp.ip = 127.0.0.1',
         `management.tcp.port = ${this.options.managementPort}`,
         'loopback_users = none',
+        ...this.options.extraConfig,
         '',
       ].join('\n'),
     );
