@@ -74,7 +74,10 @@ async function runAndCount(file) {
   passed += ok;
   failed += total - ok;
   skipped += skip;
-  if (total - ok > 0 || (code !== 0 && !timedOut)) failures.push(`${rel}: ${total - ok} failed`);
+  // uvu counts a suite whose before hook threw as failed but prints no error for it (its runner's
+  // finally returns over the throw): say so, since the log holds no FAIL line to read.
+  const hookOnly = total - ok > 0 && !/FAIL/.test(out) ? ' (no FAIL line: a before/after hook threw, and uvu prints no error for that; wrap it in loud())' : '';
+  if (total - ok > 0 || (code !== 0 && !timedOut)) failures.push(`${rel}: ${total - ok} failed${hookOnly}`);
   if (code !== 0 && total === ok) {
     failed += 1;
     failures.push(`${rel}: exited ${code} after its tests passed`);

@@ -100,10 +100,10 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> 
 }
 
 /** uvu swallows errors thrown by hooks: this prints them before rethrowing. */
-export function loud(fn: () => Promise<void>): () => Promise<void> {
-  return async () => {
+export function loud<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
     try {
-      await fn();
+      await fn(...args);
     } catch (err) {
       console.error('hook failed:', err);
       throw err;

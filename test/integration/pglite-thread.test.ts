@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openPgliteClient, type SqlClient } from '../../api/index.ts';
-import { within } from '../helpers/broker.ts';
+import { loud, within } from '../helpers/broker.ts';
 
 /**
  * The embedded store runs PGlite on a worker thread of its own. What the message passing must
@@ -15,11 +15,13 @@ import { within } from '../helpers/broker.ts';
 const T = 90_000;
 const s = suite<{ dir: string; db?: SqlClient }>('embedded store thread', { dir: '' });
 
-s.before(async (ctx) => {
-  ctx.dir = mkdtempSync(join(tmpdir(), 'warren-pglite-thread-'));
-  ctx.db = await within(T, 'open', openPgliteClient(ctx.dir));
-  await ctx.db.query('CREATE TABLE t (k text PRIMARY KEY, n integer NOT NULL)');
-});
+s.before(
+  loud(async (ctx) => {
+    ctx.dir = mkdtempSync(join(tmpdir(), 'warren-pglite-thread-'));
+    ctx.db = await within(T, 'open', openPgliteClient(ctx.dir));
+    await ctx.db.query('CREATE TABLE t (k text PRIMARY KEY, n integer NOT NULL)');
+  }),
+);
 s.after(async (ctx) => {
   await ctx.db?.close();
   rmSync(ctx.dir, { recursive: true, force: true });
@@ -144,6 +146,39 @@ s('an idle store does not keep the process alive; its stale lock is taken over',
   const second = run();
   assert.is(second.status, 0, second.stderr);
   assert.match(second.stdout, /answered 7/);
+});
+
+s('a new folder is a copy of the initdb template cached per PGlite version; the copies share nothing', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'warren-pglite-template-'));
+  const asked = process.env.WARREN_CACHE_DIR;
+  try {
+    process.env.WARREN_CACHE_DIR = join(root, 'cache');
+    const a = await within(T, 'open a', openPgliteClient(join(root, 'a')));
+    await a.query('CREATE TABLE only_in_a (n integer)');
+    await a.close();
+    const templates = readdirSync(join(root, 'cache'));
+    assert.equal(templates.length, 1, 'one template');
+    assert.match(templates[0] ?? '', /^pglite-\d+\.\d+\.\d+/);
+    const template = join(root, 'cache', templates[0] as string);
+    assert.ok(existsSync(join(template, 'PG_VERSION')));
+    // A file only the template holds: the next folder must be made from it.
+    writeFileSync(join(template, 'warren-test-marker'), '');
+    const b = await within(T, 'open b', openPgliteClient(join(root, 'b')));
+    assert.ok(existsSync(join(root, 'b', 'store', 'warren-test-marker')), 'b was not copied from the template');
+    const tables = await b.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'only_in_a'`);
+    assert.equal(tables, [{ n: 0 }], "a's table must not be in b");
+    await b.close();
+    // Off: initdb runs, nothing is cached.
+    process.env.WARREN_CACHE_DIR = 'off';
+    const c = await within(T, 'open c', openPgliteClient(join(root, 'c')));
+    await c.close();
+    assert.not.ok(existsSync(join(root, 'c', 'store', 'warren-test-marker')));
+    assert.equal(readdirSync(join(root, 'cache')), templates);
+  } finally {
+    if (asked === undefined) delete process.env.WARREN_CACHE_DIR;
+    else process.env.WARREN_CACHE_DIR = asked;
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 s('a closed store refuses queries with a clear error', async () => {

@@ -7,7 +7,7 @@ import { suite, type Test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type OpenStoreOptions, openResultStore, type ResultStore } from '../../api/index.ts';
 import { createLogger, PermanentError } from '../../core/index.ts';
-import { waitFor, within } from '../helpers/broker.ts';
+import { loud, waitFor, within } from '../helpers/broker.ts';
 
 /**
  * One store contract, run against both backends: the embedded PGlite store and PostgreSQL.
@@ -22,6 +22,11 @@ interface Backend {
 
 const logger = createLogger({ name: 'test', level: process.env.LOG_LEVEL ?? 'silent' });
 const T = 20_000;
+/**
+ * Opening a store: a new embedded one may run PGlite's initdb (~9 CPU-seconds), which took over
+ * 20 s once in CI with the chaos lanes beside it. The bound only ends a hang.
+ */
+const OPEN_T = 90_000;
 
 function defineStoreSuite(backend: Backend): Test<{ store?: ResultStore }> {
   const s = suite<{ store?: ResultStore }>(`store contract: ${backend.name}`, {});
@@ -31,10 +36,12 @@ function defineStoreSuite(backend: Backend): Test<{ store?: ResultStore }> {
   };
   const id = () => `req-${randomBytes(6).toString('hex')}`;
 
-  s.before(async (ctx) => {
-    await within(T, 'backend setup', backend.setup());
-    ctx.store = await within(T, 'open store', backend.open());
-  });
+  s.before(
+    loud(async (ctx) => {
+      await within(T, 'backend setup', backend.setup());
+      ctx.store = await within(OPEN_T, 'open store', backend.open());
+    }),
+  );
   s.after(async (ctx) => {
     await ctx.store?.close();
     await within(T, 'backend cleanup', backend.cleanup());
@@ -243,7 +250,7 @@ function defineStoreSuite(backend: Backend): Test<{ store?: ResultStore }> {
     await store(ctx).recordResult({ requestId: r, result: { kept: true }, attempts: 1 });
     await store(ctx).close();
     ctx.store = undefined;
-    ctx.store = await within(T, 'reopen store', backend.open());
+    ctx.store = await within(OPEN_T, 'reopen store', backend.open());
     const rec = await store(ctx).get(r);
     assert.is(rec?.status, 'done');
     assert.equal(rec?.result, { kept: true });
@@ -254,7 +261,7 @@ function defineStoreSuite(backend: Backend): Test<{ store?: ResultStore }> {
   async function reopen(ctx: { store?: ResultStore }, clock: () => number, sweepIntervalMs = 0): Promise<ResultStore> {
     await ctx.store?.close();
     ctx.store = undefined;
-    ctx.store = await within(T, 'reopen store', backend.open({ retention: { requestsMs: HOUR, idempotencyKeysMs: 2 * HOUR, sweepIntervalMs }, clock }));
+    ctx.store = await within(OPEN_T, 'reopen store', backend.open({ retention: { requestsMs: HOUR, idempotencyKeysMs: 2 * HOUR, sweepIntervalMs }, clock }));
     return ctx.store;
   }
 
