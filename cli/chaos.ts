@@ -4,7 +4,7 @@ import { cleanupNetworks, findScenario, runChaos, SCENARIOS, type SettingsOverri
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-const USAGE = `Usage: warren chaos <scenario>|all|list|cleanup [options]
+export const USAGE = `Usage: warren chaos <scenario>|all|list|cleanup [options]
 
 Starts private RabbitMQ node(s), the API and workers as real processes, drives HTTP load, injects
 a fault, drains and reconciles every 202 against the store. Exit 0 only when nothing was lost or
