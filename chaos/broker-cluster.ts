@@ -17,8 +17,11 @@ export interface BrokerCluster {
   restart(i: number): Promise<void>;
   stopNode(i: number): Promise<void>;
   stopAll(options: { graceful: boolean; removeData: boolean }): Promise<void>;
-  /** A management client on a node that answers (and, for a partitioned cluster, sits with the majority). */
-  management(): Promise<ManagementClient>;
+  /**
+   * A management client on a node that answers (and, for a partitioned cluster, sits with the
+   * majority); asks again for up to `waitMs` (default 0: one round) before it gives up.
+   */
+  management(waitMs?: number): Promise<ManagementClient>;
   /** A live node's AMQP and management URLs, for `warren topology apply`. */
   liveUrl(): Promise<{ amqpUrl: string; managementUrl: string }>;
   leaderOf(queue: string): Promise<string>;

@@ -17,6 +17,9 @@ export interface RabbitNodesOptions {
   onNodeStarted?: (pid: number | undefined) => void;
 }
 
+/** How long the harness's own steps (topology, leader lookups) wait for a management API to answer. */
+export const MANAGEMENT_WAIT_MS = 20_000;
+
 interface MgmtNode {
   name: string;
   running: boolean;
@@ -57,7 +60,7 @@ export class RabbitNodes implements BrokerCluster {
   }
 
   async liveUrl(): Promise<{ amqpUrl: string; managementUrl: string }> {
-    const m = await this.management();
+    const m = await this.management(MANAGEMENT_WAIT_MS);
     return { amqpUrl: this.nodes.find((n) => n.managementUrl === m.baseUrl)?.url ?? this.amqpUrls[0]!, managementUrl: m.baseUrl };
   }
 
@@ -143,18 +146,26 @@ export class RabbitNodes implements BrokerCluster {
     if (options.removeData && existsSync(this.options.baseDir)) rmSync(this.options.baseDir, { recursive: true, force: true });
   }
 
-  /** A management client on the first node that answers (nodes come and go during chaos). */
-  async management(): Promise<ManagementClient> {
-    for (const n of this.nodes) {
-      const m = new ManagementClient({ amqpUrl: n.url, managementUrl: n.managementUrl });
-      if (await m.available()) return m;
+  /**
+   * A management client on the first node that answers (nodes come and go during chaos), asking
+   * every node again for up to `waitMs`: a node just restarted on a loaded machine may take more
+   * than one round of `/api/overview` (2 s each) to answer.
+   */
+  async management(waitMs = 0): Promise<ManagementClient> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      for (const n of this.nodes) {
+        const m = new ManagementClient({ amqpUrl: n.url, managementUrl: n.managementUrl });
+        if (await m.available()) return m;
+      }
+      if (Date.now() >= deadline) throw new Error('no node of the cluster answers on its management port');
+      await sleep(500);
     }
-    throw new Error('no node of the cluster answers on its management port');
   }
 
   /** The node name leading a quorum queue, from the management API (`leader`). */
   async leaderOf(queue: string, vhost = '/'): Promise<string> {
-    const m = await this.management();
+    const m = await this.management(MANAGEMENT_WAIT_MS);
     const q = await m.get<{ leader?: string }>(m.path('queues', vhost, queue));
     if (!q?.leader) throw new Error(`queue ${queue} has no leader (missing, or not a quorum queue)`);
     return q.leader;
