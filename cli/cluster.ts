@@ -6,7 +6,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const MODES = ['pause_minority', 'autoheal', 'ignore'] as const;
 
-const USAGE = `Usage: warren cluster up|down|status [--purge] [--partition-handling MODE]
+export const USAGE = `Usage: warren cluster up|down|status [--purge] [--partition-handling MODE]
 
 A local three-node RabbitMQ cluster on loopback for trying Warren's high availability:
 nodes warren-1..3@localhost, AMQP 5701-5703, management 15701-15703, state in .warren/cluster/.

@@ -19,7 +19,7 @@ import { openStoreIfFree } from './dlq-store.ts';
 import { cliLogger } from './log.ts';
 import { formatAge, formatTable } from './table.ts';
 
-const USAGE = `Usage:
+export const USAGE = `Usage:
   warren dlq list   [--queue Q] [--limit N] [--group G] [--json]
   warren dlq show   <requestId> [--json]
   warren dlq stats  [--queue Q] [--json]

@@ -1,7 +1,8 @@
 import { ConfigError, TopologyError } from '../core/index.ts';
 
 /** Each command lives in its own module exporting `run(args): Promise<number>` (the exit code). */
-const commands: Record<string, { summary: string; load: () => Promise<{ run: (args: string[]) => Promise<number> }> }> = {
+type Command = { run: (args: string[]) => Promise<number>; USAGE?: string };
+const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   topology: { summary: 'topology plan|apply   compare with / declare on the broker', load: () => import('./topology.ts') },
   worker: { summary: 'worker [--replicas N] [--concurrency C]   run the demo processor', load: () => import('./worker.ts') },
   api: { summary: 'api   run the HTTP API (PORT, default 3000)', load: () => import('./api.ts') },
@@ -33,9 +34,26 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`warren: unknown command "${name}"\n\n${USAGE}`);
     return 1;
   }
+  // `--help` anywhere after the command prints its usage and runs nothing (`warren start --help`
+  // used to start the whole system; `status` and `topology plan` failed with a parser stack).
+  const usage = (mod: Command) => mod.USAGE ?? `Usage: warren ${cmd.summary}\n`;
   try {
     const mod = await cmd.load();
-    return await mod.run(rest);
+    if ((rest.includes('--help') || rest.includes('-h')) && name !== 'worker' && name !== 'api') {
+      process.stdout.write(usage(mod));
+      return 0;
+    }
+    try {
+      return await mod.run(rest);
+    } catch (err) {
+      // node:util parseArgs: an unknown option or a missing value. Say which, and how to call it.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+        process.stderr.write(`warren ${name}: ${(err as Error).message.split('. ')[0]}\n\n${usage(mod)}`);
+        return 1;
+      }
+      throw err;
+    }
   } catch (err) {
     if (err instanceof TopologyError) {
       process.stderr.write(`warren ${name}: invalid topology; nothing was declared.\n${err.message}\n`);

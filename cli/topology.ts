@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { amqpUrlsVar, createLogger, logLevelVar, managementUrlVar, readEnv, redactUrl, vhostOf } from '../core/index.ts';
 import { applyTopology, compileTopology, DEFAULT_TOPOLOGY, formatPlan, loadTopology, planTopology, readLiveState } from '../topology/index.ts';
 
-const USAGE = `Usage:
+export const USAGE = `Usage:
   warren topology plan  [--file PATH] [--json]
       Compare the topology files with the live broker. Exit 0: nothing differs; 2: changes pending; 1: error.
   warren topology apply [--file PATH] [--prune [--force]] [--recreate QUEUE]...
