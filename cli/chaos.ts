@@ -1,8 +1,9 @@
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cleanupNetworks, findScenario, runChaos, SCENARIOS, type SettingsOverrides, summaryLine } from '../chaos/index.ts';
+import { PACKAGE_ROOT } from './paths.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+// The checkout's root whether this runs from the sources (cli/) or the build (dist/cli/).
+const ROOT = PACKAGE_ROOT;
 
 export const USAGE = `Usage: warren chaos <scenario>|all|list|cleanup [options]
 

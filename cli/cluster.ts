@@ -1,8 +1,9 @@
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { clusterDown, clusterStatus, clusterUp } from '../chaos/index.ts';
+import { PACKAGE_ROOT } from './paths.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+// The checkout's root whether this runs from the sources (cli/) or the build (dist/cli/).
+const ROOT = PACKAGE_ROOT;
 
 const MODES = ['pause_minority', 'autoheal', 'ignore'] as const;
 

@@ -20,6 +20,8 @@ const c8 = join(createRequire(import.meta.url).resolve('c8/package.json'), '..',
 const run = spawnSync(process.execPath, [c8, '--reporter=json-summary', '--reporter=html', 'node', 'scripts/test.js', ...process.argv.slice(2)], {
   cwd: root,
   stdio: 'inherit',
+  // Coverage maps every process through tsx's source maps: no compiled build in between.
+  env: { ...process.env, TEST_FROM_SOURCE: '1' },
 });
 const summaryFile = join(root, 'coverage', 'coverage-summary.json');
 if (!existsSync(summaryFile)) {

@@ -9,7 +9,14 @@
 // (scripts/uvu-batch.mjs, as uvu's own CLI runs a folder): they start no broker nor timer that
 // outlives them, and a process per file cost ~3 s of start-up each on busy cores (two minutes in
 // CI). TEST_ISOLATE=1 runs them one per process too.
-import { spawn } from 'node:child_process';
+//
+// The processes the tests start through bin/warren.js (API, workers, CLI commands, the chaos
+// scenarios' systems) run the compiled build, as an installed package does: `npm run build` first
+// (~3 s), then WARREN_FROM_BUILD=1. Through tsx each of those processes cost ~1.2 CPU-seconds more
+// to start (its loader hooks thread), a few hundred starts per run on two cores. The test files
+// themselves, and what they import, still run from the TypeScript sources. TEST_FROM_SOURCE=1 runs
+// every process from the sources (coverage does).
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -32,6 +39,16 @@ if (which?.endsWith('.ts')) files = [join(root, which)];
 else if (which) files = walk(join(root, 'test', which));
 else files = [...walk(join(root, 'test', 'unit')), ...walk(join(root, 'test', 'integration'))];
 if (filter) files = files.filter((f) => f.includes(filter));
+
+const fromBuild = process.env.TEST_FROM_SOURCE !== '1' && files.some((f) => !f.startsWith(join(root, 'test', 'unit')));
+if (fromBuild) {
+  const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.js')], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (build.status !== 0) {
+    console.log('npm run build failed: the processes the tests start run the build (TEST_FROM_SOURCE=1 runs them from the sources)');
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  }
+}
 
 let passed = 0;
 let failed = 0;
@@ -95,7 +112,7 @@ function runFile(file) {
     const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, FORCE_COLOR: '0' },
+      env: { ...process.env, FORCE_COLOR: '0', ...(fromBuild ? { WARREN_FROM_BUILD: '1' } : {}) },
     });
     let out = '';
     let timedOut = false;
