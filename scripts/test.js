@@ -112,7 +112,8 @@ function runFile(file) {
     const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, FORCE_COLOR: '0', ...(fromBuild ? { WARREN_FROM_BUILD: '1' } : {}) },
+      // WARREN_DIST_READY: dist/ is fresh and in use; nothing may rebuild it (npm pack's prepack, the bench).
+      env: { ...process.env, FORCE_COLOR: '0', ...(fromBuild ? { WARREN_FROM_BUILD: '1', WARREN_DIST_READY: '1' } : {}) },
     });
     let out = '';
     let timedOut = false;
