@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ManagementClient, portAnswers, RABBIT_BIN } from '../core/index.ts';
 import type { BrokerCluster } from './broker-cluster.ts';
 import { assertNetworkTools, createNetwork, destroyNetwork, dropBetween, healNode, layoutPresent, type NetLayout } from './netns.ts';
-import { MANAGEMENT_WAIT_MS, waitGone, waitUntil } from './rabbit-nodes.ts';
+import { firstAnswering, MANAGEMENT_WAIT_MS, waitGone, waitUntil } from './rabbit-nodes.ts';
 
 export const AMQP_PORT = 5672;
 export const MANAGEMENT_PORT = 15672;
@@ -247,17 +247,12 @@ export class NetnsCluster implements BrokerCluster {
   }
 
   /** As RabbitNodes.management: the first node outside the cut that answers, asking again for up to `waitMs`. */
-  async management(waitMs = 0): Promise<ManagementClient> {
-    const deadline = Date.now() + waitMs;
-    for (;;) {
-      for (const i of this.layout.indexes) {
-        if (this.isolated.has(i)) continue;
-        const m = new ManagementClient({ amqpUrl: this.amqpUrl(i), managementUrl: this.managementUrl(i) });
-        if (await m.available()) return m;
-      }
-      if (Date.now() >= deadline) throw new Error('no node outside the cut answers on its management port');
-      await sleep(500);
-    }
+  management(waitMs = 0): Promise<ManagementClient> {
+    const clients = () =>
+      this.layout.indexes
+        .filter((i) => !this.isolated.has(i))
+        .map((i) => new ManagementClient({ amqpUrl: this.amqpUrl(i), managementUrl: this.managementUrl(i) }));
+    return firstAnswering(clients, waitMs, 'no node outside the cut answers on its management port');
   }
 
   async liveUrl(): Promise<{ amqpUrl: string; managementUrl: string }> {

@@ -151,16 +151,9 @@ export class RabbitNodes implements BrokerCluster {
    * every node again for up to `waitMs`: a node just restarted on a loaded machine may take more
    * than one round of `/api/overview` (2 s each) to answer.
    */
-  async management(waitMs = 0): Promise<ManagementClient> {
-    const deadline = Date.now() + waitMs;
-    for (;;) {
-      for (const n of this.nodes) {
-        const m = new ManagementClient({ amqpUrl: n.url, managementUrl: n.managementUrl });
-        if (await m.available()) return m;
-      }
-      if (Date.now() >= deadline) throw new Error('no node of the cluster answers on its management port');
-      await sleep(500);
-    }
+  management(waitMs = 0): Promise<ManagementClient> {
+    const clients = () => this.nodes.map((n) => new ManagementClient({ amqpUrl: n.url, managementUrl: n.managementUrl }));
+    return firstAnswering(clients, waitMs, 'no node of the cluster answers on its management port');
   }
 
   /** The node name leading a quorum queue, from the management API (`leader`). */
@@ -200,6 +193,19 @@ export class RabbitNodes implements BrokerCluster {
     const status = await n.ctl(['cluster_status', '--formatter', 'json']);
     const parsed = JSON.parse(status) as { disk_nodes?: string[]; running_nodes?: string[] };
     return (parsed.disk_nodes ?? []).includes(first.options.nodeName);
+  }
+}
+
+/**
+ * The first management API of `clients()` that answers, asked in order; every `clients()` again
+ * each 500 ms for up to `waitMs` (the candidates may change between rounds, e.g. with a cut).
+ */
+export async function firstAnswering(clients: () => ManagementClient[], waitMs: number, failure: string): Promise<ManagementClient> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    for (const m of clients()) if (await m.available()) return m;
+    if (Date.now() >= deadline) throw new Error(failure);
+    await sleep(500);
   }
 }
 
