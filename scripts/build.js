@@ -8,6 +8,12 @@ import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const dist = join(root, 'dist');
+// scripts/test.js built dist/ at its start and the test lanes' processes run from it: a rebuild now
+// (npm pack's prepack in the package test, the bench's) would empty it under them.
+if (process.env.WARREN_DIST_READY === '1') {
+  console.log(`${dist} was built by the test runner and is in use (WARREN_DIST_READY=1): not rebuilt`);
+  process.exit(0);
+}
 rmSync(dist, { recursive: true, force: true });
 const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
 if (tsc.status !== 0) process.exit(tsc.status ?? 1);

@@ -40,7 +40,8 @@ else if (which) files = walk(join(root, 'test', which));
 else files = [...walk(join(root, 'test', 'unit')), ...walk(join(root, 'test', 'integration'))];
 if (filter) files = files.filter((f) => f.includes(filter));
 
-const fromBuild = process.env.TEST_FROM_SOURCE !== '1' && files.some((f) => !f.startsWith(join(root, 'test', 'unit')));
+const unitDir = join(root, 'test', 'unit');
+const fromBuild = process.env.TEST_FROM_SOURCE !== '1' && files.some((f) => !f.startsWith(unitDir));
 if (fromBuild) {
   const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.js')], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
   if (build.status !== 0) {
@@ -57,7 +58,6 @@ const failures = [];
 /** A `// <name>: <value>` line near the top of a test file (test-lane, test-timeout-ms). */
 const directive = (file, name) => new RegExp(`^// ${name}:\\s*(\\S+)`, 'm').exec(readFileSync(file, 'utf8').slice(0, 2000))?.[1];
 const laneOf = (file) => directive(file, 'test-lane') ?? 'main';
-const unitDir = join(root, 'test', 'unit');
 const units = process.env.TEST_ISOLATE === '1' ? [] : files.filter((f) => f.startsWith(unitDir));
 /** A job: one test file, or the unit files as one batch (`{ batch: [...] }`). */
 const jobs = units.length > 1 ? [{ batch: units }, ...files.filter((f) => !units.includes(f))] : files;
@@ -112,7 +112,7 @@ function runFile(file) {
     const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
-      // WARREN_DIST_READY: dist/ is fresh and in use; nothing may rebuild it (npm pack's prepack, the bench).
+      // WARREN_DIST_READY: dist/ is fresh and in use; scripts/build.js then leaves it as it is.
       env: { ...process.env, FORCE_COLOR: '0', ...(fromBuild ? { WARREN_FROM_BUILD: '1', WARREN_DIST_READY: '1' } : {}) },
     });
     let out = '';

@@ -23,12 +23,6 @@ export interface Service {
  * 90 MiB of the API's resident memory, and start-up time).
  */
 export function runServicesFromBuild(): void {
-  // scripts/test.js built dist/ already, and other test lanes run from it: a rebuild (which empties
-  // dist/ first) would pull it from under them.
-  if (process.env.WARREN_DIST_READY === '1') {
-    process.env.WARREN_FROM_BUILD = '1';
-    return;
-  }
   const build = spawnSync(process.execPath, [fileURLToPath(new URL('../../scripts/build.js', import.meta.url))], { stdio: ['ignore', 'ignore', 'inherit'] });
   if (build.status !== 0) throw new Error(`npm run build failed (exit code ${build.status}): the bench runs the compiled services`);
   process.env.WARREN_FROM_BUILD = '1';

@@ -136,11 +136,7 @@ test.after(
 test('npm pack: compiled JavaScript with declarations and the bin; no tests, bench results, chaos reports or examples', async () => {
   const packDir = join(work, 'pack');
   mkdirSync(packDir);
-  // Under scripts/test.js the build in dist/ is the one it made at the start, and the other lanes'
-  // processes are running from it: prepack's rebuild (which empties dist/ first) would pull it from
-  // under them. Then pack what is there; run by hand from the sources, pack as a user would.
-  const builtByRunner = process.env.WARREN_DIST_READY === '1';
-  await timed('npm pack', run('npm', ['pack', '--pack-destination', packDir, ...(builtByRunner ? ['--ignore-scripts'] : [])], ROOT, 120_000));
+  await timed('npm pack', run('npm', ['pack', '--pack-destination', packDir], ROOT, 120_000));
   tarball = join(packDir, readdirSync(packDir).find((f) => f.endsWith('.tgz')) ?? 'missing.tgz');
   const files = (await run('tar', ['tzf', tarball], work, 30_000)).split('\n').filter(Boolean);
   for (const f of [
