@@ -5,7 +5,7 @@ import { loadCompiledTopology } from '../topology/index.ts';
 import { loadJobs } from './load-jobs.ts';
 import { cliLogger } from './log.ts';
 
-const HELP = `Usage: warren api [--handler PATH]
+export const USAGE = `Usage: warren api [--handler PATH]
 
 Runs the HTTP API: POST /api/v1/jobs/:job (the topology's public jobs), POST /api/v1/processData
 (the tutorial's job), GET /api/v1/requests/:id, /healthz, /readyz, /metrics.
@@ -34,15 +34,11 @@ const SHUTDOWN_MARGIN_MS = 10_000;
 
 /** `warren api`: runs until SIGTERM or SIGINT, then shuts down gracefully and exits 0. */
 export async function run(args: string[]): Promise<number> {
-  let values: { handler?: string | undefined; help?: boolean | undefined };
+  let values: { handler?: string | undefined };
   try {
-    ({ values } = parseArgs({ args, options: { handler: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args, options: { handler: { type: 'string' } }, strict: true, allowPositionals: false }));
   } catch (err) {
-    throw new ConfigError('arguments', `${(err as Error).message}\n\n${HELP}`);
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
+    throw new ConfigError('arguments', `${(err as Error).message}\n\n${USAGE}`);
   }
   const config = readApiConfig(process.env);
   const logger = cliLogger('warren-api', config.logLevel);

@@ -2,9 +2,6 @@ import { parseArgs } from 'node:util';
 import { cleanupNetworks, findScenario, runChaos, SCENARIOS, type SettingsOverrides, summaryLine } from '../chaos/index.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 
-// The checkout's root whether this runs from the sources (cli/) or the build (dist/cli/).
-const ROOT = PACKAGE_ROOT;
-
 export const USAGE = `Usage: warren chaos <scenario>|all|list|cleanup [options]
 
 Starts private RabbitMQ node(s), the API and workers as real processes, drives HTTP load, injects
@@ -122,7 +119,7 @@ export async function run(args: string[]): Promise<number> {
   process.once('SIGHUP', interrupt);
   try {
     const { reports } = await runChaos(scenarios, {
-      root: ROOT,
+      root: PACKAGE_ROOT,
       quick: values.quick,
       overrides,
       reportDir: values['report-dir'],

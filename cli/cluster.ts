@@ -2,9 +2,6 @@ import { parseArgs } from 'node:util';
 import { clusterDown, clusterStatus, clusterUp } from '../chaos/index.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 
-// The checkout's root whether this runs from the sources (cli/) or the build (dist/cli/).
-const ROOT = PACKAGE_ROOT;
-
 const MODES = ['pause_minority', 'autoheal', 'ignore'] as const;
 
 export const USAGE = `Usage: warren cluster up|down|status [--purge] [--partition-handling MODE]
@@ -39,17 +36,17 @@ export async function run(args: string[]): Promise<number> {
     // without touching the rabbitmq.conf each node writes for itself.
     const extra = process.env.RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS ?? '';
     process.env.RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS = `${extra} -rabbit cluster_partition_handling ${mode}`.trim();
-    const env = await clusterUp({ root: ROOT, log });
+    const env = await clusterUp({ root: PACKAGE_ROOT, log });
     process.stdout.write(`cluster up (cluster_partition_handling = ${mode}). Use it with:\n${env}\n(for example: ${env.split('\n').join(' ')} npm start)\n`);
     return 0;
   }
   if (sub === 'down') {
-    await clusterDown({ root: ROOT, log, purge: values.purge });
+    await clusterDown({ root: PACKAGE_ROOT, log, purge: values.purge });
     process.stdout.write(`cluster down${values.purge ? '; state deleted' : ' (state kept in .warren/cluster; --purge deletes it)'}\n`);
     return 0;
   }
   if (sub === 'status') {
-    const s = await clusterStatus({ root: ROOT, log });
+    const s = await clusterStatus({ root: PACKAGE_ROOT, log });
     process.stdout.write(`${s.lines.join('\n')}\n${s.up > 0 ? `${s.env}\n` : ''}`);
     return s.up === 3 ? 0 : 1;
   }

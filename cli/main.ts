@@ -39,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
   const usage = (mod: Command) => mod.USAGE ?? `Usage: warren ${cmd.summary}\n`;
   try {
     const mod = await cmd.load();
-    if ((rest.includes('--help') || rest.includes('-h')) && name !== 'worker' && name !== 'api') {
+    if (rest.includes('--help') || rest.includes('-h')) {
       process.stdout.write(usage(mod));
       return 0;
     }

@@ -37,7 +37,7 @@ import { loadJobs } from './load-jobs.ts';
 import { cliLogger } from './log.ts';
 import { WARREN_BIN } from './paths.ts';
 
-export const WORKER_USAGE = `Usage: warren worker [--handler PATH] [--replicas N] [--concurrency C]
+export const USAGE = `Usage: warren worker [--handler PATH] [--replicas N] [--concurrency C]
 
 Runs your jobs: --handler names a module whose default export is defineJob({ queue, handler })
 (or an array of them), or a folder of such modules; one process consumes every job's queue.
@@ -75,15 +75,10 @@ interface Flags {
   replicas: number;
   concurrency: number | undefined;
   handler: string | undefined;
-  help: boolean;
 }
 
 export async function run(args: string[]): Promise<number> {
   const flags = parseFlags(args);
-  if (flags.help) {
-    process.stdout.write(WORKER_USAGE);
-    return 0;
-  }
   const config = readWorkerConfig(process.env);
   const root = cliLogger('warren-worker', config.logLevel);
   const logger = config.replica === undefined ? root : root.child({ replica: config.replica });
@@ -220,22 +215,21 @@ async function supervise(
 }
 
 function parseFlags(args: string[]): Flags {
-  let values: { replicas?: string | undefined; concurrency?: string | undefined; handler?: string | undefined; help?: boolean | undefined };
+  let values: { replicas?: string | undefined; concurrency?: string | undefined; handler?: string | undefined };
   try {
     ({ values } = parseArgs({
       args,
-      options: { replicas: { type: 'string' }, concurrency: { type: 'string' }, handler: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { replicas: { type: 'string' }, concurrency: { type: 'string' }, handler: { type: 'string' } },
       strict: true,
       allowPositionals: false,
     }));
   } catch (err) {
-    throw new ConfigError('arguments', `${(err as Error).message}\n\n${WORKER_USAGE}`);
+    throw new ConfigError('arguments', `${(err as Error).message}\n\n${USAGE}`);
   }
   return {
     replicas: values.replicas === undefined ? 1 : intFlag('--replicas', values.replicas, 1, 64),
     concurrency: values.concurrency === undefined ? undefined : intFlag('--concurrency', values.concurrency, 1, 10_000),
     handler: values.handler,
-    help: values.help === true,
   };
 }
 
