@@ -29,12 +29,13 @@ export const API_HEAP_FLAGS = ['--heap-growing-percent=30'] as const;
 const USER_GC_FLAG = /--(heap-growing-percent|optimize-for-size)\b/;
 
 /**
- * Applies API_HEAP_FLAGS unless `node` was started with a flag that tunes the same thing (the
- * user's own choice wins); returns what it set. For an API embedded in a program of your own, call
- * it first thing.
+ * Applies API_HEAP_FLAGS unless `node` was started with a flag that tunes the same thing, on its
+ * command line or in NODE_OPTIONS (the user's own choice wins; V8 reads both before this runs, and
+ * process.execArgv does not list NODE_OPTIONS); returns what it set. For an API embedded in a
+ * program of your own, call it first thing.
  */
-export function tuneApiHeap(execArgv: readonly string[] = process.execArgv): readonly string[] {
-  if (execArgv.some((a) => USER_GC_FLAG.test(a))) return [];
+export function tuneApiHeap(execArgv: readonly string[] = process.execArgv, nodeOptions: string | undefined = process.env.NODE_OPTIONS): readonly string[] {
+  if ([...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((a) => USER_GC_FLAG.test(a))) return [];
   for (const flag of API_HEAP_FLAGS) setFlagsFromString(flag);
   return API_HEAP_FLAGS;
 }
