@@ -12,6 +12,17 @@ export interface BlindWindow {
   retryCauses: Record<string, number>;
   /** API warnings and errors (and broker connection events) logged in the window, first ones. */
   apiLog: string[];
+  /**
+   * The cluster's side of the window, from the nodes' own logs: peers declared down and the main
+   * queue's leader elections in it ("+4.4s rabbit@wch-p-1: node rabbit@wch-p-2 down: net_tick_timeout").
+   */
+  brokerLog?: string[];
+  /**
+   * Seconds from the last leader election of the main queue inside the window to the window's
+   * end: the clients' share, once the cluster could take a publish again (absent when the queue
+   * kept its leader). The rest of the window is the cluster's failure detection and election.
+   */
+  afterLeaderS?: number;
 }
 
 /** Pure: the largest gap between consecutive 202s within [start, end] (the edges count as 202s). */
@@ -33,13 +44,15 @@ export interface BlindWindowInput {
   retries: readonly { at: number; why: string }[];
   faults: readonly { fault: string; at: number; until: number }[];
   apiLogFile?: string;
+  /** Each node's own log file, and the queue whose leader elections count (the main queue). */
+  brokerLogs?: { files: readonly { node: string; file: string }[]; queue: string };
 }
 
 export function blindWindow(i: BlindWindowInput): BlindWindow {
   const g = longestGap(i.acceptTimes, i.loadStart, i.loadEnd);
   const retryCauses: Record<string, number> = {};
   for (const r of i.retries) if (r.at >= g.from && r.at <= g.to) retryCauses[r.why] = (retryCauses[r.why] ?? 0) + 1;
-  return {
+  const window: BlindWindow = {
     seconds: round((g.to - g.from) / 1000),
     fromS: round((g.from - i.loadStart) / 1000),
     toS: round((g.to - i.loadStart) / 1000),
@@ -47,6 +60,44 @@ export function blindWindow(i: BlindWindowInput): BlindWindow {
     retryCauses,
     apiLog: i.apiLogFile ? logLinesBetween(i.apiLogFile, g.from - 1000, g.to + 1000, 20) : [],
   };
+  if (i.brokerLogs) {
+    const events = i.brokerLogs.files
+      .flatMap(({ node, file }) => (existsSync(file) ? clusterEvents(readFileSync(file, 'utf8'), i.brokerLogs?.queue ?? '').map((e) => ({ ...e, node })) : []))
+      .filter((e) => e.at >= g.from && e.at <= g.to)
+      .sort((a, b) => a.at - b.at);
+    window.brokerLog = events.map((e) => `+${((e.at - g.from) / 1000).toFixed(1)}s ${e.node}: ${e.text}`);
+    const elected = events.filter((e) => e.kind === 'leader').at(-1);
+    if (elected) window.afterLeaderS = round((g.to - elected.at) / 1000);
+  }
+  return window;
+}
+
+export interface ClusterEvent {
+  at: number;
+  kind: 'down' | 'leader';
+  text: string;
+}
+
+/**
+ * Pure: from one RabbitMQ node's log, the peers it declared down and the leader elections `queue`
+ * won there ("2026-12-01 16:45:43.673598+00:00 [notice] <0.723.0> queue 'processing.requests' in
+ * vhost '/': candidate -> leader in term: 3 machine version: 2").
+ */
+export function clusterEvents(log: string, queue: string): ClusterEvent[] {
+  const out: ClusterEvent[] = [];
+  const stamp = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d+)([+-]\d\d:\d\d) \[\w+\] <[^>]*> (.*)$/;
+  const leader = `queue '${queue}' in vhost `;
+  for (const line of log.split('\n')) {
+    const m = stamp.exec(line);
+    if (!m) continue;
+    const [, day, time, zone, text = ''] = m;
+    const at = Date.parse(`${day}T${time}${zone}`);
+    if (Number.isNaN(at)) continue;
+    if (text.startsWith(leader) && text.includes('candidate -> leader'))
+      out.push({ at, kind: 'leader', text: `${queue} leader (${text.slice(text.indexOf('in term'))})` });
+    else if (/^node '[^']+' down: /.test(text)) out.push({ at, kind: 'down', text });
+  }
+  return out;
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;

@@ -264,8 +264,15 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Ch
         until: loadStarted + (f.atSeconds + Math.max(f.downSeconds, 1)) * 1000,
       })),
       apiLogFile: system.api.spec.logFile,
+      brokerLogs: {
+        files: nodes.nodeNames.map((node, i) => ({ node, file: join(runDir, 'rabbit', `n${i + 1}`, 'log', `${node}.log`) })),
+        queue: NAMES.requests,
+      },
     });
-    log(`longest window without a 202: ${report.blindWindow.seconds} s (at ${report.blindWindow.fromS}-${report.blindWindow.toS} s)`);
+    const afterLeader = report.blindWindow.afterLeaderS;
+    log(
+      `longest window without a 202: ${report.blindWindow.seconds} s (at ${report.blindWindow.fromS}-${report.blindWindow.toS} s)${afterLeader === undefined ? '' : `; ${afterLeader} s of it after ${NAMES.requests} had a new leader`}`,
+    );
     const deadLetters = malformed.size > 0 || scenario.totalQueue ? await watch.deadLetters(NAMES.dead) : undefined;
     const brokerIdle = await watch.brokerIdle().catch(() => false);
     const r = reconcile({ entries: ledger.entries(), observations: d.observations, deadLetters, brokerIdle });

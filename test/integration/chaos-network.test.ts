@@ -42,6 +42,14 @@ for (const scenario of SCENARIOS.filter((s) => s.network !== undefined)) {
     const report = JSON.parse(readFileSync(join(reportDir, files[0] as string), 'utf8')) as ChaosReport;
     const summary = run.output.split('\n').find((l) => l.startsWith(`${scenario.name}: `)) ?? '(no summary line)';
     console.log(`\n  ${summary}`);
+    const w = report.blindWindow;
+    if (w) {
+      // What the window was made of, in the test's output: the cluster's failover (from the nodes'
+      // logs) and, past the 10 s target, the API's own account of it.
+      const share = w.afterLeaderS === undefined ? '' : `; ${w.afterLeaderS} s of it after processing.requests had a new leader`;
+      const lines = [...(w.brokerLog ?? []), ...(w.seconds > 10 ? w.apiLog : [])];
+      console.log(`  no 202 for ${w.seconds} s (at ${w.fromS}-${w.toS} s)${share}${lines.map((l) => `\n    ${l}`).join('')}`);
+    }
     assert.equal(leftovers(), [], 'the run must remove its namespaces, links and /etc/hosts lines');
     assert.equal(report.errors, [], `harness errors: ${report.errors.join('\n')}`);
     assert.ok(report.accepted > 0, `nothing accepted: ${summary}`);

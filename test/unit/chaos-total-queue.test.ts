@@ -1,6 +1,9 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { longestGap } from '../../chaos/blind-window.ts';
+import { blindWindow, clusterEvents, longestGap } from '../../chaos/blind-window.ts';
 import { expectDone, Ledger } from '../../chaos/ledger.ts';
 import { tappedResults, totalQueue } from '../../chaos/total-queue.ts';
 
@@ -83,6 +86,66 @@ test('longest gap without a 202 counts the edges of the load, and ignores 202s o
   assert.equal(longestGap([1000, 1500, 9000, 9100], 0, 10_000), { from: 1500, to: 9000 });
   assert.equal(longestGap([], 0, 10_000), { from: 0, to: 10_000 });
   assert.equal(longestGap([500, 20_000], 0, 3000), { from: 500, to: 3000 });
+});
+
+// Lines as RabbitMQ 3.10 wrote them in a partition run (the API's node rabbit@wch-p-2 cut off).
+const NODE_LOG = [
+  "2026-12-01 16:45:38.677577+00:00 [error] <0.1987.0> ** Node 'rabbit@wch-p-2' not responding **",
+  "2026-12-01 16:45:38.679034+00:00 [info] <0.2358.0> queue 'processing.requests' in vhost '/': Leader monitor down with noconnection, setting election timeout",
+  "2026-12-01 16:45:38.693133+00:00 [info] <0.2293.0> node 'rabbit@wch-p-2' down: net_tick_timeout",
+  "2026-12-01 16:45:41.736445+00:00 [notice] <0.2349.0> queue 'processing.requests.retry.2' in vhost '/': candidate -> leader in term: 3 machine version: 2",
+  "2026-12-01 16:45:43.673598+00:00 [notice] <0.723.0> queue 'processing.requests' in vhost '/': candidate -> leader in term: 3 machine version: 2",
+  '2026-12-01 16:45:44.000000+00:00 [info] <0.1.0> a line about something else',
+].join('\n');
+
+test("cluster events from a node's log: peers declared down and the named queue's own leader elections only", () => {
+  assert.equal(clusterEvents(NODE_LOG, 'processing.requests'), [
+    { at: Date.parse('2026-12-01T16:45:38.693Z'), kind: 'down', text: "node 'rabbit@wch-p-2' down: net_tick_timeout" },
+    { at: Date.parse('2026-12-01T16:45:43.673Z'), kind: 'leader', text: 'processing.requests leader (in term: 3 machine version: 2)' },
+  ]);
+  assert.equal(clusterEvents('not a log\n\n', 'processing.requests'), []);
+});
+
+test("the blind window says how much of it came after the main queue's new leader (the clients' share)", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warren-blind-'));
+  try {
+    const file = join(dir, 'rabbit@wch-p-3.log');
+    writeFileSync(file, NODE_LOG);
+    const from = Date.parse('2026-12-01T16:45:34.300Z');
+    const to = Date.parse('2026-12-01T16:45:45.100Z');
+    const w = blindWindow({
+      acceptTimes: [from - 500, from, to, to + 50],
+      loadStart: from - 10_000,
+      loadEnd: to + 10_000,
+      retries: [],
+      faults: [],
+      brokerLogs: {
+        files: [
+          { node: 'rabbit@wch-p-3', file },
+          { node: 'rabbit@wch-p-1', file: join(dir, 'missing.log') },
+        ],
+        queue: 'processing.requests',
+      },
+    });
+    assert.is(w.seconds, 10.8);
+    assert.is(w.afterLeaderS, 1.4);
+    assert.equal(w.brokerLog, [
+      "+4.4s rabbit@wch-p-3: node 'rabbit@wch-p-2' down: net_tick_timeout",
+      '+9.4s rabbit@wch-p-3: processing.requests leader (in term: 3 machine version: 2)',
+    ]);
+    const noElection = blindWindow({
+      acceptTimes: [],
+      loadStart: from,
+      loadEnd: from + 1000,
+      retries: [],
+      faults: [],
+      brokerLogs: { files: [{ node: 'n', file }], queue: 'processing.requests' },
+    });
+    assert.is(noElection.afterLeaderS, undefined);
+    assert.equal(noElection.brokerLog, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the tap reads a results batch as each of its results, a single result as one, and ignores what is not a result', () => {
