@@ -40,15 +40,24 @@ export interface ConfirmPublisherOptions {
    * It calls `giveUp` just before it drops the connection: what was published on the silent link
    * since the report (the owner may first probe the link for a while) fails as a timeout, whose
    * outcome is unknown, and not as a refusal when the drop closes the channel. The broker may
-   * still read those publishes: a paused node reads its socket when it resumes.
+   * still read those publishes: a paused node reads its socket when it resumes. While a promise it
+   * returns is pending (the owner probing the link), the silence is not reported again.
    */
-  onSilent?: (giveUp: () => void) => void;
+  onSilent?: (giveUp: () => void) => unknown;
   /**
    * How long the broker may answer nothing at all while a publish awaits its confirm before the
    * link is reported silent (onSilent); the publishes keep waiting for their own deadlines. Default:
    * the smaller of timeoutMs and 1500.
    */
   silentAfterMs?: number;
+  /**
+   * Once a silence was reported and its owner kept the connection (the broker answered the probe,
+   * and the next publishes went on a new channel), how long the broker may again answer nothing
+   * before the next report; measured from the end of the owner's probe. Default: a third of
+   * silentAfterMs. A quorum queue's new leader is found by a channel opened after its election, so
+   * the shorter the step, the sooner publishing resumes after one.
+   */
+  renewAfterMs?: number;
   /**
    * Told how a publish ended that was already given up at its deadline: `ack` (it was enqueued
    * after all) or the reason it was not (nack, unroutable, closed: for a close, still unknown).
@@ -93,7 +102,10 @@ export class ConfirmPublisher {
   /** When the broker last answered a publish (confirm, nack or a failed callback). */
   private lastAnswerAt = 0;
   private silentReportedAt = Number.NEGATIVE_INFINITY;
+  /** The owner is handling the last report (onSilent's promise is pending). */
+  private probing = false;
   private readonly silentAfterMs: number;
+  private readonly renewAfterMs: number;
   private sequence = 0;
   /** Sent and not yet answered by the broker (a publish given up at its deadline still counts). */
   private inFlight = 0;
@@ -104,6 +116,7 @@ export class ConfirmPublisher {
     this.opts = options;
     this.log = options.logger.child({ component: 'publisher' });
     this.silentAfterMs = Math.min(options.timeoutMs, options.silentAfterMs ?? DEFAULT_SILENT_AFTER_MS);
+    this.renewAfterMs = Math.min(this.silentAfterMs, options.renewAfterMs ?? Math.round(this.silentAfterMs / 3));
     if (options.failWhenBlocked)
       options.channels.addBlockedListener?.(() => this.failAll('blocked', 'the broker blocked the connection before confirming the publish'));
   }
@@ -274,13 +287,24 @@ export class ConfirmPublisher {
         if (p.deadline > now) break;
         p.fail(new PublishNotConfirmedError('timeout', `publish to exchange "${p.exchange}" not confirmed within ${timeoutMs} ms`));
       }
-      // At most once per silence: a new connection gets its own chance to answer.
-      if (silent && this.opts.onSilent && now - this.silentReportedAt >= this.silentAfterMs) {
+      // Not while the owner probes the link. A new connection gets silentAfterMs of its own
+      // (silentSince); a new channel on a kept one, whose broker still answered nothing since the
+      // last report, renewAfterMs from the end of that probe.
+      const gap = this.lastAnswerAt < this.silentReportedAt ? this.renewAfterMs : this.silentAfterMs;
+      if (silent !== undefined && this.opts.onSilent && !this.probing && now - this.silentReportedAt >= gap) {
         this.silentReportedAt = now;
         this.log.warn({ silentMs: Math.round(now - silent) }, 'the broker answered no publish for a while; probing the connection');
         // What awaits a confirm on the link when its owner gives up on it is as uncertain as a
         // timeout: it is failed as one before the drop would fail it as "closed".
-        this.opts.onSilent(() => this.failAll('timeout', 'publish not confirmed: its connection was dropped for answering nothing'));
+        const handling = this.opts.onSilent(() => this.failAll('timeout', 'publish not confirmed: its connection was dropped for answering nothing'));
+        if (handling instanceof Promise) {
+          this.probing = true;
+          const done = () => {
+            this.probing = false;
+            this.silentReportedAt = Math.max(this.silentReportedAt, performance.now());
+          };
+          handling.then(done, done);
+        }
       }
       if (this.pending.size === 0) {
         clearInterval(this.sweeper);

@@ -142,7 +142,7 @@ export class ApiServer {
       // heartbeats. A node that still answers keeps the connection, and the next publishes go on a
       // new channel (ChannelHolder.renew); the waiting ones keep their deadline.
       onSilent: (giveUp) =>
-        void dropIfSilent(publishConn, 'the broker answered no publish for a while', logger, {
+        dropIfSilent(publishConn, 'the broker answered no publish for a while', logger, {
           beforeDrop: giveUp,
           onAnswered: () => slot.renew(config.publishTimeoutMs),
         }),

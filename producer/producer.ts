@@ -43,7 +43,7 @@ export interface ProducerSettings {
   publishTimeoutMs?: number | undefined;
   metrics?: PublishMetrics | undefined;
   /** Called when the broker answers nothing within a confirm deadline (see ConfirmPublisher's onSilent). */
-  onSilent?: ((giveUp: () => void) => void) | undefined;
+  onSilent?: ((giveUp: () => void) => unknown) | undefined;
   /**
    * Told the late outcome of an enqueue that failed with TIMEOUT: `true` when the broker confirmed
    * it after all, `false` when it surely was not enqueued (nacked, unroutable). A connection that
@@ -256,7 +256,7 @@ export async function createProducer(options: CreateProducerOptions): Promise<Pr
     // A silent link: dropped for the next node when the node does not answer either; else the
     // next publishes go on a new channel (ChannelHolder.renew), the waiting ones keep their deadline.
     onSilent: (giveUp) =>
-      void dropIfSilent(manager, 'the broker answered no publish for a while', logger, {
+      dropIfSilent(manager, 'the broker answered no publish for a while', logger, {
         beforeDrop: giveUp,
         onAnswered: () => holder.renew(options.publishTimeoutMs ?? 5000),
       }),

@@ -242,13 +242,67 @@ test('silence is reported after silentAfterMs, before the deadline, without fail
     await within(
       1000,
       'second report',
-      waitUntil(() => reports.length === 2),
+      waitUntil(() => reports.length === 2 && probesEnded.length >= 1),
     );
     assert.ok((reports[1]?.at ?? 0) > (reports[0]?.at ?? 0));
     ch.ack(1);
     assert.is(await reasonOf(b), 'confirmed');
   } finally {
     clearInterval(keepAlive);
+  }
+});
+
+test('while the owner probes the link no silence is reported; after a kept connection the next report comes renewAfterMs after the probe, and after an answer silentAfterMs again', async () => {
+  const { ch, source } = fakeSource();
+  const reports: number[] = [];
+  const probesEnded: number[] = [];
+  const start = performance.now();
+  const publisher = new ConfirmPublisher({
+    channels: source,
+    timeoutMs: 10_000,
+    silentAfterMs: 300,
+    renewAfterMs: 60,
+    logger,
+    // The owner's probe: the broker answers it after 400 ms (the connection is kept, a new channel opened).
+    onSilent: () => {
+      reports.push(performance.now() - start);
+      return new Promise<void>((resolve) =>
+        setTimeout(() => {
+          probesEnded.push(performance.now() - start);
+          resolve();
+        }, 400),
+      );
+    },
+  });
+  try {
+    void publisher.publish(env('a')).catch(() => undefined);
+    await within(
+      3000,
+      'two reports',
+      waitUntil(() => reports.length === 2 && probesEnded.length >= 1),
+    );
+    const [first = 0, second = 0] = reports;
+    const [probeEnd = 0] = probesEnded;
+    assert.ok(first >= 290, `first report after silentAfterMs: ${first} ms`);
+    assert.ok(second >= probeEnd, `no report while the probe ran (report at ${second} ms, probe ended at ${probeEnd} ms)`);
+    assert.ok(second - probeEnd >= 55 && second - probeEnd < 250, `the next report renewAfterMs after the probe, not silentAfterMs: ${second - probeEnd} ms`);
+    // An answer ends the silence: a later one is reported silentAfterMs after its first unanswered publish.
+    await within(
+      3000,
+      'second probe',
+      waitUntil(() => probesEnded.length === 2),
+    );
+    ch.ack(0);
+    const sentAt = performance.now() - start;
+    void publisher.publish(env('b')).catch(() => undefined);
+    await within(
+      3000,
+      'third report',
+      waitUntil(() => reports.length === 3),
+    );
+    assert.ok((reports[2] ?? 0) - sentAt >= 290, `after an answer, silentAfterMs again: ${(reports[2] ?? 0) - sentAt} ms`);
+  } finally {
+    publisher.close();
   }
 });
 
