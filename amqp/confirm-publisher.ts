@@ -99,7 +99,7 @@ export class ConfirmPublisher {
   /** Per channel: returned messages not yet matched to their confirm, counted by returnKey. */
   private readonly returned = new WeakMap<ConfirmChannel, Map<string, number>>();
   private idleWaiters: Array<() => void> = [];
-  /** When the broker last answered a publish (confirm, nack or a failed callback). */
+  /** When the broker last answered a publish (a confirm or a nack; a channel closing is no answer). */
   private lastAnswerAt = 0;
   private silentReportedAt = Number.NEGATIVE_INFINITY;
   /** The owner is handling the last report (onSilent's promise is pending). */
@@ -183,7 +183,6 @@ export class ConfirmPublisher {
       this.inFlightBytes += size;
       this.armSweeper();
       const answered = () => {
-        this.lastAnswerAt = performance.now();
         this.inFlight -= 1;
         this.inFlightBytes -= size;
       };
@@ -196,12 +195,16 @@ export class ConfirmPublisher {
           // next microtask the holder has dropped a closed channel, which tells them apart.
           queueMicrotask(() => {
             const reason = channels.current === ch ? 'nack' : 'closed';
+            // A close is not the broker answering (a renewed channel closing after its linger
+            // would end the silence that renewed it).
+            if (reason === 'nack') this.lastAnswerAt = performance.now();
             if (late) this.opts.onLate?.(envelope, reason);
             const text = reason === 'nack' ? 'the broker nacked the publish' : 'the channel closed before the confirm';
             settle(new PublishNotConfirmedError(reason, `${text} (exchange "${envelope.exchange}")`, { cause: err }));
           });
           return;
         }
+        this.lastAnswerAt = performance.now();
         if (returned.size > 0 && takeOne(returned, returnKey(envelope.exchange, envelope.routingKey, envelope.options.messageId))) {
           if (late) this.opts.onLate?.(envelope, 'unroutable');
           settle(
@@ -262,12 +265,12 @@ export class ConfirmPublisher {
 
   /**
    * When the oldest publish the broker has answered nothing since was sent, if that is at least
-   * silentAfterMs ago; else undefined.
+   * `afterMs` ago; else undefined.
    */
-  private silentSince(now: number): number | undefined {
+  private silentSince(now: number, afterMs: number): number | undefined {
     for (const p of this.pending.values()) {
       if (p.sentAt < this.lastAnswerAt) continue;
-      return now - p.sentAt >= this.silentAfterMs ? p.sentAt : undefined;
+      return now - p.sentAt >= afterMs ? p.sentAt : undefined;
     }
     return undefined;
   }
@@ -279,18 +282,19 @@ export class ConfirmPublisher {
   private armSweeper(): void {
     if (this.sweeper) return;
     const { timeoutMs } = this.opts;
-    const every = Math.max(20, Math.min(1000, Math.floor(Math.min(timeoutMs, this.silentAfterMs) / 10)));
+    const every = Math.max(20, Math.min(1000, Math.floor(Math.min(timeoutMs, this.renewAfterMs) / 10)));
     this.sweeper = setInterval(() => {
       const now = performance.now();
-      const silent = this.silentSince(now);
+      // A silence goes on while the broker answered nothing since its last report: then the next
+      // report comes renewAfterMs after the owner's probe (a new channel, or a new connection,
+      // gets that long), else silentAfterMs after the first unanswered publish.
+      const gap = this.lastAnswerAt < this.silentReportedAt ? this.renewAfterMs : this.silentAfterMs;
+      const silent = this.silentSince(now, gap);
       for (const p of this.pending.values()) {
         if (p.deadline > now) break;
         p.fail(new PublishNotConfirmedError('timeout', `publish to exchange "${p.exchange}" not confirmed within ${timeoutMs} ms`));
       }
-      // Not while the owner probes the link. A new connection gets silentAfterMs of its own
-      // (silentSince); a new channel on a kept one, whose broker still answered nothing since the
-      // last report, renewAfterMs from the end of that probe.
-      const gap = this.lastAnswerAt < this.silentReportedAt ? this.renewAfterMs : this.silentAfterMs;
+      // Not while the owner probes the link.
       if (silent !== undefined && this.opts.onSilent && !this.probing && now - this.silentReportedAt >= gap) {
         this.silentReportedAt = now;
         this.log.warn({ silentMs: Math.round(now - silent) }, 'the broker answered no publish for a while; probing the connection');

@@ -1,9 +1,10 @@
+import type { ConfirmChannel } from 'amqplib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfirmPublisher, type Envelope } from '../../amqp/index.ts';
 import { createLogger, createMetricsRegistry, PublishMetrics, PublishNotConfirmedError } from '../../core/index.ts';
 import { within } from '../helpers/broker.ts';
-import { fakeSource } from '../helpers/fake-confirm-channel.ts';
+import { FakeConfirmChannel, fakeSource } from '../helpers/fake-confirm-channel.ts';
 
 /**
  * The one confirm publisher (worker, producer, API, dead-letter tools) against a scripted confirm
@@ -242,7 +243,7 @@ test('silence is reported after silentAfterMs, before the deadline, without fail
     await within(
       1000,
       'second report',
-      waitUntil(() => reports.length === 2 && probesEnded.length >= 1),
+      waitUntil(() => reports.length === 2),
     );
     assert.ok((reports[1]?.at ?? 0) > (reports[0]?.at ?? 0));
     ch.ack(1);
@@ -301,6 +302,48 @@ test('while the owner probes the link no silence is reported; after a kept conne
       waitUntil(() => reports.length === 3),
     );
     assert.ok((reports[2] ?? 0) - sentAt >= 290, `after an answer, silentAfterMs again: ${(reports[2] ?? 0) - sentAt} ms`);
+  } finally {
+    publisher.close();
+  }
+});
+
+test('a renewed-away channel closing with publishes pending is no answer from the broker: the silence goes on at renewAfterMs', async () => {
+  const old = new FakeConfirmChannel();
+  const { source } = fakeSource(old);
+  const renewed = new FakeConfirmChannel();
+  const reports: number[] = [];
+  const start = performance.now();
+  const publisher = new ConfirmPublisher({
+    channels: source,
+    timeoutMs: 10_000,
+    silentAfterMs: 300,
+    renewAfterMs: 60,
+    logger,
+    // The probe is answered at once, and the owner renews the channel (ChannelHolder.renew).
+    onSilent: () => {
+      reports.push(performance.now() - start);
+      source.current = renewed as unknown as ConfirmChannel;
+      return Promise.resolve();
+    },
+  });
+  try {
+    const a = publisher.publish(env('a'));
+    await within(
+      3000,
+      'first report',
+      waitUntil(() => reports.length === 1),
+    );
+    void publisher.publish(env('b')).catch(() => undefined);
+    // The old channel closes after its linger, as amqplib fails its pending confirms.
+    old.nack(0);
+    assert.is(await reasonOf(a), 'closed');
+    await within(
+      3000,
+      'second report',
+      waitUntil(() => reports.length === 2),
+    );
+    const step = (reports[1] ?? 0) - (reports[0] ?? 0);
+    assert.ok(step < 250, `the next report renewAfterMs later, not silentAfterMs: ${step} ms`);
   } finally {
     publisher.close();
   }
