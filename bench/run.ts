@@ -13,7 +13,7 @@ import { benchSizes, DEFAULT_BENCH_DATABASE_URL } from './lib/sizes.ts';
 import { benchConsume, benchEnqueue, benchPublish } from './sections/amqp.ts';
 import { benchOverload, FLAT_MAX_GROWTH_MB, FLAT_MAX_GROWTH_SHARE } from './sections/overload.ts';
 import { benchPeers } from './sections/peers.ts';
-import { benchE2e, benchHttp, benchHttpApi, benchScaling } from './sections/services.ts';
+import { benchE2e, benchHttp, benchScaling, type HttpComparison } from './sections/services.ts';
 import { benchSustainedStores, type SustainedResult } from './sections/sustained.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, sources: { type: 'boolean', default: false } } });
@@ -125,13 +125,14 @@ try {
   const consumeResults = await section('consume with results', 'raw consume+publish result+ack vs worker runtime (default mode)', () =>
     rounds(() => benchConsume(url, compiled, size.messages, 100, 256, true)),
   );
-  const http = await section('http', `autocannon, 50 connections, ${size.httpSeconds} s each after ${size.httpWarmupSeconds} s of warm-up`, () =>
-    benchHttp(url, size.httpSeconds, size.httpWarmupSeconds, 50, 3900),
+  const httpLoad = { seconds: size.httpSeconds, warmupSeconds: size.httpWarmupSeconds, connections: 50, rounds: size.httpRounds };
+  const http = await section(
+    'http',
+    `autocannon, 50 connections, bare express and Warren's API (embedded store) ${size.httpSeconds} s each after ${size.httpWarmupSeconds} s of warm-up, ${size.httpRounds} round(s)`,
+    () => benchHttp(url, { ...httpLoad, port: 3900 }),
   );
-  const httpPostgres = await section('http postgres', `the same load against Warren's API on PostgreSQL (a schema of its own, dropped after)`, () =>
-    withPgSchema(databaseUrl, (schema) =>
-      benchHttpApi(url, size.httpSeconds, size.httpWarmupSeconds, 50, 3905, { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema }),
-    ),
+  const httpPostgres = await section('http postgres', `the same rounds with Warren's API on PostgreSQL (a schema of its own, dropped after)`, () =>
+    withPgSchema(databaseUrl, (schema) => benchHttp(url, { ...httpLoad, port: 3905, apiEnv: { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema } })),
   );
   const overloadConnections = 200;
   const overload = await section(
@@ -196,7 +197,7 @@ try {
     httpP50Ms: http.warren.p50Ms,
     httpP99Ms: http.warren.p99Ms,
     httpNon2xx: http.warren.non2xx + http.warren.errors,
-    httpPostgresRatio: 'value' in httpPostgres ? httpPostgres.value.warren.acceptedPerSecond / http.bare.acceptedPerSecond : null,
+    httpPostgresRatio: 'value' in httpPostgres ? httpPostgres.value.warren.acceptedPerSecond / httpPostgres.value.bare.acceptedPerSecond : null,
     httpPostgresP99Ms: 'value' in httpPostgres ? httpPostgres.value.warren.p99Ms : null,
     e2ePerSecond: e2e.perSecond,
     e2eSustainedPerSecond: sustained.embedded.sustainedPerSecond,
@@ -256,7 +257,7 @@ try {
     ],
     [
       'value' in httpPostgres
-        ? `| HTTP accepted req/s, PostgreSQL store, p99 ms | ${f(httpPostgres.value.warren.acceptedPerSecond)}, p99 ${httpPostgres.value.warren.p99Ms} | ${f(http.bare.acceptedPerSecond)} (bare express) | ${(httpPostgres.value.warren.acceptedPerSecond / http.bare.acceptedPerSecond).toFixed(2)} | >= 0.5, p99 < 50 | ${mark(httpPostgres.value.warren.acceptedPerSecond >= 0.5 * http.bare.acceptedPerSecond && httpPostgres.value.warren.p99Ms < 50)} |`
+        ? `| HTTP accepted req/s, PostgreSQL store, p99 ms | ${f(httpPostgres.value.warren.acceptedPerSecond)}, p99 ${httpPostgres.value.warren.p99Ms} | ${f(httpPostgres.value.bare.acceptedPerSecond)} (bare express) | ${(httpPostgres.value.warren.acceptedPerSecond / httpPostgres.value.bare.acceptedPerSecond).toFixed(2)} | >= 0.5, p99 < 50 | ${mark(httpPostgres.value.warren.acceptedPerSecond >= 0.5 * httpPostgres.value.bare.acceptedPerSecond && httpPostgres.value.warren.p99Ms < 50)} |`
         : `| HTTP, PostgreSQL store | not measured: ${httpPostgres.skipped} | | | | |`,
     ],
     [`| HTTP non-2xx + errors | ${results.httpNon2xx} | ${http.bare.non2xx + http.bare.errors} | | 0 | ${mark(results.httpNon2xx === 0)} |`],
@@ -285,8 +286,9 @@ try {
     [`| API peak RSS MiB under the HTTP load, embedded store (sampled) | ${f(http.apiLoadPeakRssMb)} | | | <= 300 | ${mark(http.apiLoadPeakRssMb <= 300)} |`],
     [`| peak RSS MiB: workers e2e (2 replicas + supervisor) | ${f(e2e.workerPeakRssMb)} | | | | |`],
   ].flat();
+  const httpRounds = (r: HttpComparison) => r.rounds.map((x) => `${x.ratio.toFixed(2)} (p99 ${x.warrenP99Ms} ms)`).join(', ');
   console.log(
-    `\n${rows.join('\n')}\n\n${stepTable(sustained.embedded, 'embedded store')}${'skipped' in sustained.postgres ? '' : `\n\n${stepTable(sustained.postgres, 'PostgreSQL')}`}\n\n${results.machine.cpus} cpus (${results.machine.cpuModel}), node ${process.version}, RabbitMQ ${results.machine.rabbitmq}, ${results.seconds} s`,
+    `\n${rows.join('\n')}\n\nHTTP rounds, Warren/bare (the median one in the table): embedded ${httpRounds(http)}${'value' in httpPostgres ? `; PostgreSQL ${httpRounds(httpPostgres.value)}` : ''}\n\n${stepTable(sustained.embedded, 'embedded store')}${'skipped' in sustained.postgres ? '' : `\n\n${stepTable(sustained.postgres, 'PostgreSQL')}`}\n\n${results.machine.cpus} cpus (${results.machine.cpuModel}), node ${process.version}, RabbitMQ ${results.machine.rabbitmq}, ${results.seconds} s`,
   );
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(new URL('./results/latest.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);

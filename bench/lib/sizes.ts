@@ -4,8 +4,10 @@ export function benchSizes(quick: boolean) {
     messages: quick ? 10_000 : 40_000,
     /** Rounds of each pair section (odd: the median round is reported). */
     rounds: quick ? 1 : 5,
-    httpSeconds: quick ? 3 : 15,
+    httpSeconds: quick ? 3 : 10,
     httpWarmupSeconds: quick ? 1 : 3,
+    /** Rounds of each HTTP section, bare express and Warren alternating first (odd: the median round is reported). */
+    httpRounds: quick ? 1 : 3,
     overloadSeconds: quick ? 5 : 20,
     overloadWarmupSeconds: quick ? 1 : 2,
     overloadMaxWarmupSeconds: quick ? 5 : 10,

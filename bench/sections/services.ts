@@ -1,38 +1,90 @@
 import amqplib from 'amqplib';
 import { resultCountOf } from '../../core/index.ts';
 import { type HttpLoadResult, postLoad } from '../lib/http-load.ts';
+import { inOrder, medianRound, type Order, runRounds } from '../lib/pair-rounds.ts';
 import { type RssSample, recordRss, type Service, startApi, startService, WARREN_BIN, waitHttp } from '../lib/procs.ts';
 import { purge } from './amqp.ts';
 
 const BARE = new URL('../bare-server.ts', import.meta.url).pathname;
 
 export interface HttpComparison {
+  /** Warren's API and bare express in the round whose ratio is the median of the rounds. */
   warren: HttpLoadResult;
   bare: HttpLoadResult;
-  /** The API's high-water mark (VmHWM): start-up included. */
+  /** The API's high-water mark (VmHWM) over every round: start-up included. */
   apiPeakRssMb: number;
-  /** The largest RSS sample (recordRss, every 100 ms) from ready through the warm-up and the load. */
+  /** The largest RSS sample (recordRss, every 100 ms) over every round, from ready through the warm-up and the load. */
   apiLoadPeakRssMb: number;
+  /** Every round: accepted/s of each side, their ratio, p99, and which side ran first. */
+  rounds: Array<{ warren: number; bare: number; ratio: number; warrenP99Ms: number; bareP99Ms: number; order: Order }>;
 }
 
 /** The API of the HTTP and end-to-end runs: a window wide enough that 50 clients never fill it. */
 const API_ENV = { API_MAX_IN_FLIGHT: '5000' };
 
 /**
- * autocannon at `connections` against Warren's API and against a bare express 202 endpoint. Each
- * side first takes `warmupSeconds` of the same load, not counted: the steady state is measured,
- * not how fast each side's code gets compiled.
+ * autocannon at `connections` against Warren's API (`apiEnv` picks its store) and against a bare
+ * express 202 endpoint, in `rounds` rounds, the side that goes first alternating; each side is a
+ * fresh process that first takes `warmupSeconds` of the same load, not counted (the steady state
+ * is measured, not how fast each side's code gets compiled). The round with the median ratio is
+ * reported (as the pair sections do, bench/lib/pair-rounds.ts): a shared machine's speed drifts
+ * between two measurements seconds apart, and one pair was a draw of that drift.
  */
-export async function benchHttp(url: string, seconds: number, warmupSeconds: number, connections: number, port: number): Promise<HttpComparison> {
-  const bare = startService(['--import', 'tsx', BARE], { PORT: String(port + 1) });
-  await waitHttp(`http://127.0.0.1:${port + 1}/readyz`);
-  const bareResult = await httpLoad(url, `http://127.0.0.1:${port + 1}/api/v1/processData`, seconds, warmupSeconds, connections);
-  await bare.stop();
-  const api = await benchHttpApi(url, seconds, warmupSeconds, connections, port);
-  return { warren: api.warren, bare: bareResult, apiPeakRssMb: api.apiPeakRssMb, apiLoadPeakRssMb: api.apiLoadPeakRssMb };
+export async function benchHttp(
+  url: string,
+  o: { seconds: number; warmupSeconds: number; connections: number; port: number; rounds: number; apiEnv?: NodeJS.ProcessEnv },
+): Promise<HttpComparison> {
+  const results: Array<{ warren: HttpLoadResult; bare: HttpLoadResult }> = [];
+  let apiPeakRssMb = 0;
+  let apiLoadPeakRssMb = 0;
+  const all = await runRounds(
+    o.rounds,
+    async (order) => {
+      let bare: HttpLoadResult | undefined;
+      let warren: HttpLoadResult | undefined;
+      const pair = await inOrder(
+        order,
+        async () => {
+          bare = await benchBare(url, o.seconds, o.warmupSeconds, o.connections, o.port + 1);
+          return bare.acceptedPerSecond;
+        },
+        async () => {
+          const r = await benchHttpApi(url, o.seconds, o.warmupSeconds, o.connections, o.port, o.apiEnv);
+          apiPeakRssMb = Math.max(apiPeakRssMb, r.apiPeakRssMb);
+          apiLoadPeakRssMb = Math.max(apiLoadPeakRssMb, r.apiLoadPeakRssMb);
+          warren = r.warren;
+          return warren.acceptedPerSecond;
+        },
+      );
+      results.push({ bare: bare as HttpLoadResult, warren: warren as HttpLoadResult });
+      return pair;
+    },
+    true,
+  );
+  const rounds = all.map((r, i) => ({
+    warren: r.warren,
+    bare: r.raw,
+    ratio: r.warren / r.raw,
+    warrenP99Ms: results[i]?.warren.p99Ms ?? Number.NaN,
+    bareP99Ms: results[i]?.bare.p99Ms ?? Number.NaN,
+    order: r.order ?? 'raw-first',
+  }));
+  const median = results[all.indexOf(medianRound(all))] as { warren: HttpLoadResult; bare: HttpLoadResult };
+  return { warren: median.warren, bare: median.bare, apiPeakRssMb, apiLoadPeakRssMb, rounds };
 }
 
-/** Warren's side of benchHttp alone; `apiEnv` picks the store (DATABASE_URL, DATABASE_SCHEMA). */
+/** The bare express endpoint (bench/bare-server.ts) in a process of its own, under the same load as the API. */
+async function benchBare(url: string, seconds: number, warmupSeconds: number, connections: number, port: number): Promise<HttpLoadResult> {
+  const bare = startService(['--import', 'tsx', BARE], { PORT: String(port) });
+  try {
+    await waitHttp(`http://127.0.0.1:${port}/readyz`);
+    return await httpLoad(url, `http://127.0.0.1:${port}/api/v1/processData`, seconds, warmupSeconds, connections);
+  } finally {
+    await bare.stop();
+  }
+}
+
+/** Warren's side of one benchHttp round; `apiEnv` picks the store (DATABASE_URL, DATABASE_SCHEMA). */
 export async function benchHttpApi(
   url: string,
   seconds: number,
@@ -40,7 +92,7 @@ export async function benchHttpApi(
   connections: number,
   port: number,
   apiEnv: NodeJS.ProcessEnv = {},
-): Promise<Omit<HttpComparison, 'bare'>> {
+): Promise<{ warren: HttpLoadResult; apiPeakRssMb: number; apiLoadPeakRssMb: number }> {
   const api = startApi(url, port, { ...API_ENV, ...apiEnv });
   try {
     await waitHttp(`http://127.0.0.1:${port}/readyz`, 60_000);
