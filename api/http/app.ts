@@ -7,7 +7,7 @@ import type { ApiMetrics } from '../metrics.ts';
 import type { ReadinessProbe, ReadinessReport } from '../readiness.ts';
 import type { ResultStore } from '../store/result-store.ts';
 import { RequestAcceptor, type RequestPublisher } from './request-acceptor.ts';
-import { ACCEPT_PATH, createRequestRoutes, JOBS_PATH } from './request-routes.ts';
+import { ACCEPT_PATH, addRequestRoutes, JOBS_PATH } from './request-routes.ts';
 
 export interface AppDeps {
   /** Publishes a request with confirm (the producer). */
@@ -51,18 +51,16 @@ export function createApp(deps: AppDeps): Express {
   const metrics = deps.metrics;
   // The request routes come first: POST processData is nearly all of the traffic, and each layer
   // it passes on the way costs a path match.
-  app.use(
-    createRequestRoutes({
-      acceptor,
-      defaultJob: deps.defaultJob,
-      publicJobs: deps.publicJobs ?? {},
-      schemaOf: deps.schemaOf,
-      store: deps.store,
-      bodyLimitBytes: deps.config.bodyLimitBytes,
-      accepted: metrics?.accepted,
-      logger: deps.logger,
-    }),
-  );
+  addRequestRoutes(app, {
+    acceptor,
+    defaultJob: deps.defaultJob,
+    publicJobs: deps.publicJobs ?? {},
+    schemaOf: deps.schemaOf,
+    store: deps.store,
+    bodyLimitBytes: deps.config.bodyLimitBytes,
+    accepted: metrics?.accepted,
+    logger: deps.logger,
+  });
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

@@ -1,4 +1,4 @@
-import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { type Logger, type StandardSchemaV1, traceIdOf, validateWith } from '../../core/index.ts';
 import type { CompiledJob } from '../../topology/index.ts';
 import { HttpError } from '../errors.ts';
@@ -21,25 +21,30 @@ export function statusUrlOf(requestId: string): string {
 }
 
 /**
- * POST /api/v1/processData (the tutorial's job), POST /api/v1/jobs/:job (any public job) and
- * GET /api/v1/requests/:id (a request's status), at full paths: mount at the root.
+ * Adds POST /api/v1/processData (the tutorial's job), POST /api/v1/jobs/:job (any public job) and
+ * GET /api/v1/requests/:id (a request's status) to `app`, at full paths. On the application's own
+ * router, not a Router mounted on it: each router a request passes through costs a dispatch of its
+ * own (closures, a path parse, a match per layer), a quarter of what the API allocated per request
+ * under load (heap sampling, bench/README.md).
  */
-export function createRequestRoutes(deps: {
-  acceptor: RequestAcceptor;
-  /** The job behind POST /api/v1/processData; undefined: the route is absent. */
-  defaultJob?: CompiledJob | undefined;
-  /** Jobs the topology marks public, by name. */
-  publicJobs: Readonly<Record<string, CompiledJob>>;
-  /** A job's schema, when the API was given its definition. */
-  schemaOf?: ((job: CompiledJob) => StandardSchemaV1 | undefined) | undefined;
-  store: ResultStore;
-  bodyLimitBytes: number;
-  /** Counts each 202. */
-  accepted?: { inc(): void } | undefined;
-  /** One line per accepted request, with the fields the worker's lines about it carry too. */
-  logger?: Logger | undefined;
-}): Router {
-  const router = Router();
+export function addRequestRoutes(
+  app: Express,
+  deps: {
+    acceptor: RequestAcceptor;
+    /** The job behind POST /api/v1/processData; undefined: the route is absent. */
+    defaultJob?: CompiledJob | undefined;
+    /** Jobs the topology marks public, by name. */
+    publicJobs: Readonly<Record<string, CompiledJob>>;
+    /** A job's schema, when the API was given its definition. */
+    schemaOf?: ((job: CompiledJob) => StandardSchemaV1 | undefined) | undefined;
+    store: ResultStore;
+    bodyLimitBytes: number;
+    /** Counts each 202. */
+    accepted?: { inc(): void } | undefined;
+    /** One line per accepted request, with the fields the worker's lines about it carry too. */
+    logger?: Logger | undefined;
+  },
+): void {
   const log = deps.logger?.child({ component: 'http' });
   const json = express.json({ limit: deps.bodyLimitBytes, strict: true });
 
@@ -70,8 +75,8 @@ export function createRequestRoutes(deps: {
   };
 
   const defaultJob = deps.defaultJob;
-  if (defaultJob) router.post(ACCEPT_PATH, requireJson, json, (req: Request, res: Response) => accept(defaultJob, req, res));
-  router.post(JOBS_PATH, requireJson, json, (req: Request<{ job: string }>, res: Response) => {
+  if (defaultJob) app.post(ACCEPT_PATH, requireJson, json, (req: Request, res: Response) => accept(defaultJob, req, res));
+  app.post(JOBS_PATH, requireJson, json, (req: Request<{ job: string }>, res: Response) => {
     const job = Object.hasOwn(deps.publicJobs, req.params.job) ? deps.publicJobs[req.params.job] : undefined;
     if (!job)
       throw new HttpError(
@@ -82,14 +87,12 @@ export function createRequestRoutes(deps: {
     return accept(job, req, res);
   });
 
-  router.get(`${API_PREFIX}/requests/:id`, async (req: Request<{ id: string }>, res: Response) => {
+  app.get(`${API_PREFIX}/requests/:id`, async (req: Request<{ id: string }>, res: Response) => {
     const id = req.params.id;
     const record = id.length <= MAX_ID_LENGTH ? await deps.store.get(id) : undefined;
     if (!record) throw new HttpError(404, 'NOT_FOUND', 'no request with this id');
     res.set('Cache-Control', 'no-store').json(record);
   });
-
-  return router;
 }
 
 /**
