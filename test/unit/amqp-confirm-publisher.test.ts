@@ -253,27 +253,25 @@ test('silence is reported after silentAfterMs, before the deadline, without fail
   }
 });
 
+/** A publisher that reports silence after 300 ms, then every 60 ms while it goes on, to `onSilent` (the owner's probe). */
+function renewingPublisher(source: ReturnType<typeof fakeSource>['source'], onSilent: () => Promise<void>): ConfirmPublisher {
+  return new ConfirmPublisher({ channels: source, timeoutMs: 10_000, silentAfterMs: 300, renewAfterMs: 60, logger, onSilent });
+}
+
 test('while the owner probes the link no silence is reported; after a kept connection the next report comes renewAfterMs after the probe, and after an answer silentAfterMs again', async () => {
   const { ch, source } = fakeSource();
   const reports: number[] = [];
   const probesEnded: number[] = [];
   const start = performance.now();
-  const publisher = new ConfirmPublisher({
-    channels: source,
-    timeoutMs: 10_000,
-    silentAfterMs: 300,
-    renewAfterMs: 60,
-    logger,
-    // The owner's probe: the broker answers it after 400 ms (the connection is kept, a new channel opened).
-    onSilent: () => {
-      reports.push(performance.now() - start);
-      return new Promise<void>((resolve) =>
-        setTimeout(() => {
-          probesEnded.push(performance.now() - start);
-          resolve();
-        }, 400),
-      );
-    },
+  // The owner's probe: the broker answers it after 400 ms (the connection is kept, a new channel opened).
+  const publisher = renewingPublisher(source, () => {
+    reports.push(performance.now() - start);
+    return new Promise<void>((resolve) =>
+      setTimeout(() => {
+        probesEnded.push(performance.now() - start);
+        resolve();
+      }, 400),
+    );
   });
   try {
     void publisher.publish(env('a')).catch(() => undefined);
@@ -313,18 +311,11 @@ test('a renewed-away channel closing with publishes pending is no answer from th
   const renewed = new FakeConfirmChannel();
   const reports: number[] = [];
   const start = performance.now();
-  const publisher = new ConfirmPublisher({
-    channels: source,
-    timeoutMs: 10_000,
-    silentAfterMs: 300,
-    renewAfterMs: 60,
-    logger,
-    // The probe is answered at once, and the owner renews the channel (ChannelHolder.renew).
-    onSilent: () => {
-      reports.push(performance.now() - start);
-      source.current = renewed as unknown as ConfirmChannel;
-      return Promise.resolve();
-    },
+  // The probe is answered at once, and the owner renews the channel (ChannelHolder.renew).
+  const publisher = renewingPublisher(source, () => {
+    reports.push(performance.now() - start);
+    source.current = renewed as unknown as ConfirmChannel;
+    return Promise.resolve();
   });
   try {
     const a = publisher.publish(env('a'));
