@@ -19,7 +19,7 @@ import { AlarmProbe } from './broker/alarm-probe.ts';
 import { QueueConsumer } from './broker/queue-consumer.ts';
 import type { ApiConfig } from './config.ts';
 import { TopologyMissingError } from './errors.ts';
-import { createApp } from './http/app.ts';
+import { createHttpHandler } from './http/app.ts';
 import { RequestAcceptor } from './http/request-acceptor.ts';
 import { ApiMetrics } from './metrics.ts';
 import { Readiness } from './readiness.ts';
@@ -194,7 +194,7 @@ export class ApiServer {
     this.readiness = readiness;
     readiness.start();
 
-    const app = createApp({
+    const handler = createHttpHandler({
       publisher: producer,
       acceptor,
       defaultJob,
@@ -207,7 +207,7 @@ export class ApiServer {
       metrics,
       routes: this.opts.routes?.({ store, logger }) ?? [],
     });
-    const http = createServer(app);
+    const http = createServer(handler);
     this.http = http;
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);

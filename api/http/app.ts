@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response, type Router } from 'express';
 import type { StandardSchemaV1 } from '../../core/index.ts';
 import { type Logger, writeMetrics } from '../../core/index.ts';
@@ -6,8 +7,9 @@ import { answerFor } from '../errors.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import type { ReadinessProbe, ReadinessReport } from '../readiness.ts';
 import type { ResultStore } from '../store/result-store.ts';
+import { fastAccept } from './fast-accept.ts';
 import { RequestAcceptor, type RequestPublisher } from './request-acceptor.ts';
-import { ACCEPT_PATH, addRequestRoutes, JOBS_PATH } from './request-routes.ts';
+import { ACCEPT_PATH, type AcceptBody, acceptBodies, addRequestRoutes, JOBS_PATH, type RequestRouteDeps, sendJson } from './request-routes.ts';
 
 export interface AppDeps {
   /** Publishes a request with confirm (the producer). */
@@ -31,18 +33,12 @@ export interface AppDeps {
   metrics?: ApiMetrics;
 }
 
-/** The HTTP surface, from its collaborators; no I/O of its own, so tests mount it on port 0. */
-export function createApp(deps: AppDeps): Express {
-  const log = deps.logger.child({ component: 'http' });
-  const acceptor =
-    deps.acceptor ??
-    new RequestAcceptor({
-      publisher: deps.publisher,
-      store: deps.store,
-      logger: deps.logger,
-      publishTimeoutMs: deps.config.publishTimeoutMs,
-      defaultJob: deps.defaultJob?.name,
-    });
+/**
+ * The HTTP surface as an express application, from its collaborators; no I/O of its own.
+ * createHttpHandler puts the fast path for POST /api/v1/processData in front of it.
+ */
+export function createApp(deps: AppDeps, parts: AppParts = appParts(deps)): Express {
+  const { answerError } = parts;
   const readiness = deps.readiness ?? storeOnlyProbe(deps.store);
   const app = express();
   app.disable('x-powered-by');
@@ -51,16 +47,7 @@ export function createApp(deps: AppDeps): Express {
   const metrics = deps.metrics;
   // The request routes come first: POST processData is nearly all of the traffic, and each layer
   // it passes on the way costs a path match.
-  addRequestRoutes(app, {
-    acceptor,
-    defaultJob: deps.defaultJob,
-    publicJobs: deps.publicJobs ?? {},
-    schemaOf: deps.schemaOf,
-    store: deps.store,
-    bodyLimitBytes: deps.config.bodyLimitBytes,
-    accepted: metrics?.accepted,
-    logger: deps.logger,
-  });
+  addRequestRoutes(app, parts.routeDeps, parts.accept);
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -79,16 +66,80 @@ export function createApp(deps: AppDeps): Express {
     res.status(404).json({ error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${req.path}` } });
   });
   // Express 5 routes async handler rejections here; four parameters mark an error handler.
-  const refusals = new Map<string, { at: number; suppressed: number }>();
   app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) {
       next(err);
       return;
     }
+    answerError(err, req, res, { path: req.route?.path ?? req.path, acceptRoute: req.method === 'POST' && isAcceptRoute(req) });
+  });
+  return app;
+}
+
+/**
+ * The HTTP surface as node's request listener: POST /api/v1/processData in its common form on
+ * the fast path (fast-accept.ts), everything else through createApp's express application, with
+ * the same code behind both.
+ */
+export function createHttpHandler(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const parts = appParts(deps);
+  const app = createApp(deps, parts);
+  const defaultJob = deps.defaultJob;
+  if (!defaultJob) return app;
+  const fast = fastAccept({
+    path: ACCEPT_PATH,
+    limitBytes: deps.config.bodyLimitBytes,
+    accept: (body, req, res) => parts.accept(defaultJob, body, req, res),
+    fail: (err, req, res) => parts.answerError(err, req, res, { path: ACCEPT_PATH, acceptRoute: true }),
+  });
+  return (req, res) => {
+    if (!fast(req, res)) app(req, res);
+  };
+}
+
+type AnswerError = (err: unknown, req: IncomingMessage, res: ServerResponse, where: { path: string; acceptRoute: boolean }) => void;
+
+/** What the express application and the fast path share: the acceptor, the accept step and the error answers. */
+interface AppParts {
+  acceptor: RequestAcceptor;
+  accept: AcceptBody;
+  answerError: AnswerError;
+  routeDeps: RequestRouteDeps;
+}
+
+function appParts(deps: AppDeps): AppParts {
+  const acceptor =
+    deps.acceptor ??
+    new RequestAcceptor({
+      publisher: deps.publisher,
+      store: deps.store,
+      logger: deps.logger,
+      publishTimeoutMs: deps.config.publishTimeoutMs,
+      defaultJob: deps.defaultJob?.name,
+    });
+  const routeDeps: RequestRouteDeps = {
+    acceptor,
+    defaultJob: deps.defaultJob,
+    publicJobs: deps.publicJobs ?? {},
+    schemaOf: deps.schemaOf,
+    store: deps.store,
+    bodyLimitBytes: deps.config.bodyLimitBytes,
+    accepted: deps.metrics?.accepted,
+    logger: deps.logger,
+  };
+  return { acceptor, accept: acceptBodies(routeDeps), answerError: errorAnswers(deps), routeDeps };
+}
+
+/** The JSON error answer, counted and logged (one line per code per second for refusals). */
+function errorAnswers(deps: AppDeps): AnswerError {
+  const log = deps.logger.child({ component: 'http' });
+  const metrics = deps.metrics;
+  const refusals = new Map<string, { at: number; suppressed: number }>();
+  return (err, _req, res, where) => {
     const answer = answerFor(err);
-    if (metrics && req.method === 'POST' && isAcceptRoute(req)) metrics.rejectedWith(answer.code);
+    if (metrics && where.acceptRoute) metrics.rejectedWith(answer.code);
     if (answer.status >= 500) {
-      const fields = { method: req.method, path: req.route?.path ?? req.path, status: answer.status, code: answer.code };
+      const fields = { method: _req.method, path: where.path, status: answer.status, code: answer.code };
       if (answer.status === 500) log.error({ ...fields, err }, 'request failed');
       else {
         // Under overload every request is refused the same way: one line per code per second,
@@ -104,10 +155,9 @@ export function createApp(deps: AppDeps): Express {
         }
       }
     }
-    if (answer.retryAfter !== undefined) res.set('Retry-After', String(answer.retryAfter));
-    res.status(answer.status).json({ error: { code: answer.code, message: answer.message } });
-  });
-  return app;
+    if (answer.retryAfter !== undefined) res.setHeader('Retry-After', String(answer.retryAfter));
+    sendJson(res, answer.status, { error: { code: answer.code, message: answer.message } });
+  };
 }
 
 /** The routes that accept work, whose refusals are counted by code. */

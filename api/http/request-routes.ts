@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { type Logger, type StandardSchemaV1, traceIdOf, validateWith } from '../../core/index.ts';
 import type { CompiledJob } from '../../topology/index.ts';
@@ -20,36 +21,32 @@ export function statusUrlOf(requestId: string): string {
   return `${API_PREFIX}/requests/${encodeURIComponent(requestId)}`;
 }
 
-/**
- * Adds POST /api/v1/processData (the tutorial's job), POST /api/v1/jobs/:job (any public job) and
- * GET /api/v1/requests/:id (a request's status) to `app`, at full paths. On the application's own
- * router, not a Router mounted on it: each router a request passes through costs a dispatch of its
- * own (closures, a path parse, a match per layer), a quarter of what the API allocated per request
- * under load (heap sampling, bench/README.md).
- */
-export function addRequestRoutes(
-  app: Express,
-  deps: {
-    acceptor: RequestAcceptor;
-    /** The job behind POST /api/v1/processData; undefined: the route is absent. */
-    defaultJob?: CompiledJob | undefined;
-    /** Jobs the topology marks public, by name. */
-    publicJobs: Readonly<Record<string, CompiledJob>>;
-    /** A job's schema, when the API was given its definition. */
-    schemaOf?: ((job: CompiledJob) => StandardSchemaV1 | undefined) | undefined;
-    store: ResultStore;
-    bodyLimitBytes: number;
-    /** Counts each 202. */
-    accepted?: { inc(): void } | undefined;
-    /** One line per accepted request, with the fields the worker's lines about it carry too. */
-    logger?: Logger | undefined;
-  },
-): void {
-  const log = deps.logger?.child({ component: 'http' });
-  const json = express.json({ limit: deps.bodyLimitBytes, strict: true });
+export interface RequestRouteDeps {
+  acceptor: RequestAcceptor;
+  /** The job behind POST /api/v1/processData; undefined: the route is absent. */
+  defaultJob?: CompiledJob | undefined;
+  /** Jobs the topology marks public, by name. */
+  publicJobs: Readonly<Record<string, CompiledJob>>;
+  /** A job's schema, when the API was given its definition. */
+  schemaOf?: ((job: CompiledJob) => StandardSchemaV1 | undefined) | undefined;
+  store: ResultStore;
+  bodyLimitBytes: number;
+  /** Counts each 202. */
+  accepted?: { inc(): void } | undefined;
+  /** One line per accepted request, with the fields the worker's lines about it carry too. */
+  logger?: Logger | undefined;
+}
 
-  const accept = async (job: CompiledJob, req: Request, res: Response) => {
-    const body: unknown = req.body;
+/** Answers one POST of work for `job` whose JSON body was read: 202, or throws for the error answer. */
+export type AcceptBody = (job: CompiledJob, body: unknown, req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+/**
+ * What POST /api/v1/processData and POST /api/v1/jobs/:job do with a parsed body, on node's own
+ * request and response (the express routes and the fast path, fast-accept.ts, share it).
+ */
+export function acceptBodies(deps: RequestRouteDeps): AcceptBody {
+  const log = deps.logger?.child({ component: 'http' });
+  return async (job, body, req, res) => {
     if (typeof body !== 'object' || body === null || Array.isArray(body) || !('data' in body)) {
       throw new HttpError(400, 'MISSING_DATA', 'the body must be a JSON object with a "data" field');
     }
@@ -63,19 +60,39 @@ export function addRequestRoutes(
     const { requestId, replayed, unknown } = await deps.acceptor.accept(job, data, { idempotencyKey: idempotencyKeyOf(req), headers: traceHeadersOf(req) });
     const statusUrl = statusUrlOf(requestId);
     deps.accepted?.inc();
-    const fields = { requestId, messageId: requestId, job: job.name, queue: job.queue, replayed, traceId: traceIdOf(req.get('traceparent')) };
+    const fields = { requestId, messageId: requestId, job: job.name, queue: job.queue, replayed, traceId: traceIdOf(headerOf(req, 'traceparent')) };
     if (unknown) log?.warn(fields, 'request outcome unknown (no broker confirm in time)');
     else log?.info(fields, replayed ? 'request replayed (Idempotency-Key)' : 'request accepted');
-    res.status(202).location(statusUrl);
-    if (replayed) res.set('Idempotent-Replayed', 'true');
+    res.setHeader('Location', statusUrl);
+    if (replayed) res.setHeader('Idempotent-Replayed', 'true');
     // Unknown: the broker did not confirm in time and may still take the message. The client polls
     // the status URL (queued, done, dead; 404 = never received) and may retry with the same
     // Idempotency-Key, which reuses this requestId.
-    res.json({ requestId, status: unknown ? 'unknown' : 'queued', statusUrl });
+    sendJson(res, 202, { requestId, status: unknown ? 'unknown' : 'queued', statusUrl });
   };
+}
+
+/** A JSON answer as express's res.json writes it, on node's response (headers set before stay). */
+export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const text = JSON.stringify(value);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+}
+
+/**
+ * Adds POST /api/v1/processData (the tutorial's job), POST /api/v1/jobs/:job (any public job) and
+ * GET /api/v1/requests/:id (a request's status) to `app`, at full paths. On the application's own
+ * router, not a Router mounted on it: each router a request passes through costs a dispatch of its
+ * own (closures, a path parse, a match per layer), a quarter of what the API allocated per request
+ * under load (heap sampling, bench/README.md).
+ */
+export function addRequestRoutes(app: Express, deps: RequestRouteDeps, accept: AcceptBody = acceptBodies(deps)): void {
+  const json = express.json({ limit: deps.bodyLimitBytes, strict: true });
 
   const defaultJob = deps.defaultJob;
-  if (defaultJob) app.post(ACCEPT_PATH, requireJson, json, (req: Request, res: Response) => accept(defaultJob, req, res));
+  if (defaultJob) app.post(ACCEPT_PATH, requireJson, json, (req: Request, res: Response) => accept(defaultJob, req.body, req, res));
   app.post(JOBS_PATH, requireJson, json, (req: Request<{ job: string }>, res: Response) => {
     const job = Object.hasOwn(deps.publicJobs, req.params.job) ? deps.publicJobs[req.params.job] : undefined;
     if (!job)
@@ -84,7 +101,7 @@ export function addRequestRoutes(
         'UNKNOWN_JOB',
         `no public job "${req.params.job.slice(0, 200)}" (public jobs: ${Object.keys(deps.publicJobs).join(', ') || 'none'})`,
       );
-    return accept(job, req, res);
+    return accept(job, req.body, req, res);
   });
 
   app.get(`${API_PREFIX}/requests/:id`, async (req: Request<{ id: string }>, res: Response) => {
@@ -108,17 +125,23 @@ function requireJson(req: Request, _res: Response, next: NextFunction): void {
   next();
 }
 
-function idempotencyKeyOf(req: Request): string | undefined {
-  const key = req.get('Idempotency-Key');
+/** A request header's value (node lowercases the names; a repeated one comes joined). */
+function headerOf(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+function idempotencyKeyOf(req: IncomingMessage): string | undefined {
+  const key = headerOf(req, 'idempotency-key');
   if (key === undefined) return undefined;
   if (!IDEMPOTENCY_KEY.test(key)) throw new HttpError(400, 'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 visible ASCII characters');
   return key;
 }
 
-function traceHeadersOf(req: Request): Record<string, string> | undefined {
+function traceHeadersOf(req: IncomingMessage): Record<string, string> | undefined {
   let out: Record<string, string> | undefined;
   for (const name of TRACE_HEADERS) {
-    const v = req.get(name);
+    const v = headerOf(req, name);
     if (v && v.length <= 512) {
       out ??= {};
       out[name] = v;
