@@ -9,7 +9,7 @@ import type { ReadinessProbe, ReadinessReport } from '../readiness.ts';
 import type { ResultStore } from '../store/result-store.ts';
 import { fastAccept } from './fast-accept.ts';
 import { RequestAcceptor, type RequestPublisher } from './request-acceptor.ts';
-import { ACCEPT_PATH, type AcceptBody, acceptBodies, addRequestRoutes, JOBS_PATH, type RequestRouteDeps, sendJson } from './request-routes.ts';
+import { ACCEPT_PATH, type AcceptBody, API_PREFIX, acceptBodies, addRequestRoutes, JOBS_PATH, type RequestRouteDeps, sendJson } from './request-routes.ts';
 
 export interface AppDeps {
   /** Publishes a request with confirm (the producer). */
@@ -77,25 +77,35 @@ export function createApp(deps: AppDeps, parts: AppParts = appParts(deps)): Expr
 }
 
 /**
- * The HTTP surface as node's request listener: POST /api/v1/processData in its common form on
- * the fast path (fast-accept.ts), everything else through createApp's express application, with
- * the same code behind both.
+ * The HTTP surface as node's request listener: POST /api/v1/processData and POST
+ * /api/v1/jobs/<public job> in their common form on the fast path (fast-accept.ts), everything
+ * else through createApp's express application, with the same code behind both.
  */
 export function createHttpHandler(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const parts = appParts(deps);
   const app = createApp(deps, parts);
   const defaultJob = deps.defaultJob;
-  if (!defaultJob) return app;
+  const publicJobs = deps.publicJobs ?? {};
+  const jobsPrefix = `${API_PREFIX}/jobs/`;
   const fast = fastAccept({
-    path: ACCEPT_PATH,
+    // Exact paths only: a query string, a trailing slash or an escaped name go to express.
+    jobAt: (url) => {
+      if (url === ACCEPT_PATH) return defaultJob;
+      if (!url.startsWith(jobsPrefix)) return undefined;
+      const name = url.slice(jobsPrefix.length);
+      return JOB_NAME.test(name) && Object.hasOwn(publicJobs, name) ? publicJobs[name] : undefined;
+    },
     limitBytes: deps.config.bodyLimitBytes,
-    accept: (body, req, res) => parts.accept(defaultJob, body, req, res),
-    fail: (err, req, res) => parts.answerError(err, req, res, { path: ACCEPT_PATH, acceptRoute: true }),
+    accept: parts.accept,
+    fail: (err, req, res) => parts.answerError(err, req, res, { path: req.url === ACCEPT_PATH ? ACCEPT_PATH : JOBS_PATH, acceptRoute: true }),
   });
   return (req, res) => {
     if (!fast(req, res)) app(req, res);
   };
 }
+
+/** A job name as it may stand in a URL unescaped. */
+const JOB_NAME = /^[\w.-]+$/;
 
 type AnswerError = (err: unknown, req: IncomingMessage, res: ServerResponse, where: { path: string; acceptRoute: boolean }) => void;
 

@@ -6,18 +6,18 @@ const JSON_TYPES = new Set(['application/json', 'application/json; charset=utf-8
 /** body-parser's strict mode: a JSON body must be an object or an array. */
 const OBJECT_OR_ARRAY = /^[ \t\n\r]*[{[]/;
 
-export interface FastAcceptOptions {
-  /** The one path taken (POST only), matched exactly: no query string. */
-  path: string;
+export interface FastAcceptOptions<J> {
+  /** The job a POST to this URL (path and query, as it came) is for; undefined: not taken. */
+  jobAt: (url: string) => J | undefined;
   limitBytes: number;
   /** Answers a parsed body, as the express route does. */
-  accept: (body: unknown, req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  accept: (job: J, body: unknown, req: IncomingMessage, res: ServerResponse) => Promise<void>;
   /** Answers an error, as the express error handler does. */
   fail: (err: unknown, req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /**
- * POST of work in its common form, answered without express: a JSON body (no charset but UTF-8)
+ * POST of work (to a URL `jobAt` names a job for) in its common form, answered without express: a JSON body (no charset but UTF-8)
  * of a declared length within the limit, with no content encoding. Express's router, its request
  * and response helpers and body-parser were about half of what the API allocated per request
  * under load (bench/README.md); this path reads the body, parses it as body-parser's strict mode
@@ -25,9 +25,11 @@ export interface FastAcceptOptions {
  * (another method, path, type or encoding, a chunked or empty body, one over the limit) returns
  * false untouched, and express answers it as before.
  */
-export function fastAccept(o: FastAcceptOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function fastAccept<J>(o: FastAcceptOptions<J>): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
-    if (req.method !== 'POST' || req.url !== o.path) return false;
+    if (req.method !== 'POST') return false;
+    const job = o.jobAt(req.url ?? '');
+    if (job === undefined) return false;
     const h = req.headers;
     const type = h['content-type'];
     if (type === undefined || !JSON_TYPES.has(type.toLowerCase())) return false;
@@ -53,7 +55,7 @@ export function fastAccept(o: FastAcceptOptions): (req: IncomingMessage, res: Se
         o.fail(new HttpError(400, 'MALFORMED_JSON', 'the body is not valid JSON (an object is expected)'), req, res);
         return;
       }
-      o.accept(body, req, res).catch((err: unknown) => o.fail(err, req, res));
+      o.accept(job, body, req, res).catch((err: unknown) => o.fail(err, req, res));
     });
     // A client gone mid-body: nothing was accepted, and no one is left to answer.
     req.once('error', () => res.destroy());

@@ -96,6 +96,41 @@ test('202: accepted after the confirm, queued, and on the queue as the wire cont
   assert.is(m.properties.deliveryMode, 2);
 });
 
+test('POST /api/v1/jobs/<public job>: the same 202 and message; an unknown job 404, a chunked body and a query string 202 too (express path)', async () => {
+  await drainRequests();
+  const job = await call('/api/v1/jobs/process', {
+    method: 'POST',
+    body: JSON.stringify({ data: 'by-name' }),
+    headers: { 'content-type': 'application/json' },
+  });
+  assert.is(job.status, 202);
+  assert.is(job.headers.get('content-type'), 'application/json; charset=utf-8');
+  const unknown = await call('/api/v1/jobs/nope', { method: 'POST', body: JSON.stringify({ data: 1 }), headers: { 'content-type': 'application/json' } });
+  assert.is(unknown.status, 404);
+  assert.is(errorCode(unknown), 'UNKNOWN_JOB');
+  const chunked = new ReadableStream({
+    start(c) {
+      c.enqueue(new TextEncoder().encode(JSON.stringify({ data: 'chunked' })));
+      c.close();
+    },
+  });
+  const viaExpress = await call('/api/v1/processData', {
+    method: 'POST',
+    body: chunked,
+    headers: { 'content-type': 'application/json' },
+    duplex: 'half',
+  } as RequestInit);
+  assert.is(viaExpress.status, 202);
+  const withQuery = await call('/api/v1/processData?source=test', {
+    method: 'POST',
+    body: JSON.stringify({ data: 'query' }),
+    headers: { 'content-type': 'application/json' },
+  });
+  assert.is(withQuery.status, 202);
+  const bodies = (await drainRequests()).map((m) => (JSON.parse(m.content.toString('utf8')) as { data: unknown }).data);
+  assert.equal(bodies.sort(), ['by-name', 'chunked', 'query']);
+});
+
 test('requestIds never repeat', async () => {
   const answers = await Promise.all(Array.from({ length: 20 }, () => post(JSON.stringify({ data: 1 }))));
   const ids = new Set(answers.map((a) => a.body.requestId));

@@ -16,9 +16,10 @@ let base: string;
 
 test.before(async () => {
   const fast = fastAccept({
-    path: '/api/v1/processData',
+    jobAt: (url) => (url === '/api/v1/processData' ? 'job' : undefined),
     limitBytes: 100,
-    accept: async (body, _req, res) => {
+    accept: async (job, body, _req, res) => {
+      assert.is(job, 'job');
       seen.push({ via: 'accept', body });
       res.statusCode = 202;
       res.end();
@@ -74,7 +75,7 @@ test('every other request goes to the application untouched', async () => {
   assert.equal(await post(`{"data":"${'x'.repeat(200)}"}`), app, 'over the limit: express answers 413');
   assert.equal(await post(''), app, 'an empty body: express answers 400');
   assert.equal(await post('{"data":1}', undefined, '/api/v1/processData?x=1'), app, 'a query string');
-  assert.equal(await post('{"data":1}', undefined, '/api/v1/jobs/x'), app, 'another path');
+  assert.equal(await post('{"data":1}', undefined, '/api/v1/other'), app, 'a path that names no job');
   const stream = new ReadableStream({
     start(c) {
       c.enqueue(new TextEncoder().encode('{"data":1}'));
