@@ -35,7 +35,7 @@ export interface AppDeps {
 
 /**
  * The HTTP surface as an express application, from its collaborators; no I/O of its own.
- * createHttpHandler puts the fast path for POST /api/v1/processData in front of it.
+ * createHttpHandler puts the fast path for POSTs of work in front of it.
  */
 export function createApp(deps: AppDeps, parts: AppParts = appParts(deps)): Express {
   const { answerError } = parts;
@@ -109,9 +109,8 @@ const JOB_NAME = /^[\w.-]+$/;
 
 type AnswerError = (err: unknown, req: IncomingMessage, res: ServerResponse, where: { path: string; acceptRoute: boolean }) => void;
 
-/** What the express application and the fast path share: the acceptor, the accept step and the error answers. */
+/** What the express application and the fast path share: the accept step and the error answers. */
 interface AppParts {
-  acceptor: RequestAcceptor;
   accept: AcceptBody;
   answerError: AnswerError;
   routeDeps: RequestRouteDeps;
@@ -137,7 +136,7 @@ function appParts(deps: AppDeps): AppParts {
     accepted: deps.metrics?.accepted,
     logger: deps.logger,
   };
-  return { acceptor, accept: acceptBodies(routeDeps), answerError: errorAnswers(deps), routeDeps };
+  return { accept: acceptBodies(routeDeps), answerError: errorAnswers(deps), routeDeps };
 }
 
 /** The JSON error answer, counted and logged (one line per code per second for refusals). */
@@ -145,11 +144,11 @@ function errorAnswers(deps: AppDeps): AnswerError {
   const log = deps.logger.child({ component: 'http' });
   const metrics = deps.metrics;
   const refusals = new Map<string, { at: number; suppressed: number }>();
-  return (err, _req, res, where) => {
+  return (err, req, res, where) => {
     const answer = answerFor(err);
     if (metrics && where.acceptRoute) metrics.rejectedWith(answer.code);
     if (answer.status >= 500) {
-      const fields = { method: _req.method, path: where.path, status: answer.status, code: answer.code };
+      const fields = { method: req.method, path: where.path, status: answer.status, code: answer.code };
       if (answer.status === 500) log.error({ ...fields, err }, 'request failed');
       else {
         // Under overload every request is refused the same way: one line per code per second,
