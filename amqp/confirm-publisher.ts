@@ -110,6 +110,12 @@ export class ConfirmPublisher {
   /** Sent and not yet answered by the broker (a publish given up at its deadline still counts). */
   private inFlight = 0;
   private inFlightBytes = 0;
+  /**
+   * When the oldest publish still in flight that was sent after the broker's last answer was sent
+   * (undefined: none). A publish given up at its deadline still counts: with the window full of
+   * them, nothing new is sent, and the silence must still be noticed.
+   */
+  private unansweredSince: number | undefined;
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(options: ConfirmPublisherOptions) {
@@ -181,10 +187,12 @@ export class ConfirmPublisher {
       this.pending.set(id, { sentAt, deadline: sentAt + this.opts.timeoutMs, exchange: envelope.exchange, fail: settle });
       this.inFlight += 1;
       this.inFlightBytes += size;
+      this.unansweredSince ??= sentAt;
       this.armSweeper();
       const answered = () => {
         this.inFlight -= 1;
         this.inFlightBytes -= size;
+        if (this.inFlight === 0) this.unansweredSince = undefined;
       };
       const onConfirm = (err: unknown) => {
         answered();
@@ -197,14 +205,14 @@ export class ConfirmPublisher {
             const reason = channels.current === ch ? 'nack' : 'closed';
             // A close is not the broker answering (a renewed channel closing after its linger
             // would end the silence that renewed it).
-            if (reason === 'nack') this.lastAnswerAt = performance.now();
+            if (reason === 'nack') this.brokerAnswered();
             if (late) this.opts.onLate?.(envelope, reason);
             const text = reason === 'nack' ? 'the broker nacked the publish' : 'the channel closed before the confirm';
             settle(new PublishNotConfirmedError(reason, `${text} (exchange "${envelope.exchange}")`, { cause: err }));
           });
           return;
         }
-        this.lastAnswerAt = performance.now();
+        this.brokerAnswered();
         if (returned.size > 0 && takeOne(returned, returnKey(envelope.exchange, envelope.routingKey, envelope.options.messageId))) {
           if (late) this.opts.onLate?.(envelope, 'unroutable');
           settle(
@@ -263,16 +271,19 @@ export class ConfirmPublisher {
     return map;
   }
 
+  /** The broker answered a publish (a confirm or a nack): what was sent before is not silence. */
+  private brokerAnswered(): void {
+    this.lastAnswerAt = performance.now();
+    this.unansweredSince = undefined;
+  }
+
   /**
-   * When the oldest publish the broker has answered nothing since was sent, if that is at least
-   * `afterMs` ago; else undefined.
+   * When the oldest publish in flight that the broker has answered nothing since was sent, if that
+   * is at least `afterMs` ago; else undefined.
    */
   private silentSince(now: number, afterMs: number): number | undefined {
-    for (const p of this.pending.values()) {
-      if (p.sentAt < this.lastAnswerAt) continue;
-      return now - p.sentAt >= afterMs ? p.sentAt : undefined;
-    }
-    return undefined;
+    const since = this.unansweredSince;
+    return since !== undefined && now - since >= afterMs ? since : undefined;
   }
 
   /**
@@ -310,7 +321,9 @@ export class ConfirmPublisher {
           handling.then(done, done);
         }
       }
-      if (this.pending.size === 0) {
+      // Publishes given up at their deadline stay in flight until the broker answers: the sweep
+      // goes on for them, or a window full of them would hide a silence.
+      if (this.pending.size === 0 && this.inFlight === 0) {
         clearInterval(this.sweeper);
         this.sweeper = undefined;
       }

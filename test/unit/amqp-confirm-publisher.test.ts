@@ -340,6 +340,42 @@ test('a renewed-away channel closing with publishes pending is no answer from th
   }
 });
 
+test('a window full of publishes given up at their deadline, unanswered, is still a silence: reported again and again', async () => {
+  const { ch, source } = fakeSource();
+  const reports: number[] = [];
+  const publisher = new ConfirmPublisher({
+    channels: source,
+    timeoutMs: 100,
+    maxInFlight: 2,
+    silentAfterMs: 100,
+    renewAfterMs: 30,
+    logger,
+    onSilent: () => {
+      reports.push(performance.now());
+      return Promise.resolve();
+    },
+  });
+  try {
+    const a = publisher.publish(env('a'));
+    const b = publisher.publish(env('b'));
+    assert.is(await reasonOf(a), 'timeout');
+    assert.is(await reasonOf(b), 'timeout');
+    // No caller waits any more, and the window is full: nothing new goes out.
+    assert.is(await reasonOf(publisher.publish(env('c'))), 'window-full');
+    const seen = reports.length;
+    await within(
+      2000,
+      'reports while nothing is answered',
+      waitUntil(() => reports.length >= seen + 3),
+    );
+    ch.ack(0);
+    ch.ack(1);
+    assert.is(publisher.unconfirmed, 0, 'the answers free the window');
+  } finally {
+    publisher.close();
+  }
+});
+
 function waitUntil(cond: () => boolean): Promise<void> {
   return new Promise((resolve) => {
     const t = setInterval(() => {
