@@ -70,7 +70,6 @@ const DEFAULT_MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 const DEFAULT_SILENT_AFTER_MS = 1500;
 
 interface Pending {
-  sentAt: number;
   deadline: number;
   exchange: string;
   fail: (err: PublishNotConfirmedError) => void;
@@ -184,7 +183,7 @@ export class ConfirmPublisher {
         else resolve();
       };
       const sentAt = performance.now();
-      this.pending.set(id, { sentAt, deadline: sentAt + this.opts.timeoutMs, exchange: envelope.exchange, fail: settle });
+      this.pending.set(id, { deadline: sentAt + this.opts.timeoutMs, exchange: envelope.exchange, fail: settle });
       this.inFlight += 1;
       this.inFlightBytes += size;
       this.unansweredSince ??= sentAt;
