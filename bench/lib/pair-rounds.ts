@@ -17,9 +17,12 @@ export async function inOrder(order: Order, raw: () => Promise<number>, warren: 
   return { raw: await raw(), warren: w };
 }
 
-/** `count` rounds of a pair; with `alternate`, the side that runs first changes every round (recorded as `order`). */
-export async function runRounds(count: number, run: (order: Order) => Promise<Pair>, alternate = false): Promise<Array<Pair & { order?: Order }>> {
-  const all: Array<Pair & { order?: Order }> = [];
+/**
+ * `count` rounds of a pair; with `alternate`, the side that runs first changes every round
+ * (recorded as `order`). A round may carry more than its two figures (P), kept as it came.
+ */
+export async function runRounds<P extends Pair>(count: number, run: (order: Order) => Promise<P>, alternate = false): Promise<Array<P & { order?: Order }>> {
+  const all: Array<P & { order?: Order }> = [];
   for (let i = 0; i < count; i++) {
     const order: Order = alternate && i % 2 === 1 ? 'warren-first' : 'raw-first';
     all.push({ ...(await run(order)), ...(alternate ? { order } : {}) });

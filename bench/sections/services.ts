@@ -34,9 +34,9 @@ export async function benchHttp(
   url: string,
   o: { seconds: number; warmupSeconds: number; connections: number; port: number; rounds: number; apiEnv?: NodeJS.ProcessEnv },
 ): Promise<HttpComparison> {
-  const results: Array<{ warren: HttpLoadResult; bare: HttpLoadResult }> = [];
   let apiPeakRssMb = 0;
   let apiLoadPeakRssMb = 0;
+  // Each round carries both sides' whole results beside the two figures it is judged by.
   const all = await runRounds(
     o.rounds,
     async (order) => {
@@ -56,21 +56,20 @@ export async function benchHttp(
           return warren.acceptedPerSecond;
         },
       );
-      results.push({ bare: bare as HttpLoadResult, warren: warren as HttpLoadResult });
-      return pair;
+      return { ...pair, bareResult: bare as HttpLoadResult, warrenResult: warren as HttpLoadResult };
     },
     true,
   );
-  const rounds = all.map((r, i) => ({
+  const rounds = all.map((r) => ({
     warren: r.warren,
     bare: r.raw,
     ratio: r.warren / r.raw,
-    warrenP99Ms: results[i]?.warren.p99Ms ?? Number.NaN,
-    bareP99Ms: results[i]?.bare.p99Ms ?? Number.NaN,
+    warrenP99Ms: r.warrenResult.p99Ms,
+    bareP99Ms: r.bareResult.p99Ms,
     order: r.order ?? 'raw-first',
   }));
-  const median = results[all.indexOf(medianRound(all))] as { warren: HttpLoadResult; bare: HttpLoadResult };
-  return { warren: median.warren, bare: median.bare, apiPeakRssMb, apiLoadPeakRssMb, rounds };
+  const median = medianRound(all);
+  return { warren: median.warrenResult, bare: median.bareResult, apiPeakRssMb, apiLoadPeakRssMb, rounds };
 }
 
 /** The bare express endpoint (bench/bare-server.ts) in a process of its own, under the same load as the API. */
