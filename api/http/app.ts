@@ -9,7 +9,17 @@ import type { ReadinessProbe, ReadinessReport } from '../readiness.ts';
 import type { ResultStore } from '../store/result-store.ts';
 import { fastAccept } from './fast-accept.ts';
 import { RequestAcceptor, type RequestPublisher } from './request-acceptor.ts';
-import { ACCEPT_PATH, type AcceptBody, API_PREFIX, acceptBodies, addRequestRoutes, JOBS_PATH, type RequestRouteDeps, sendJson } from './request-routes.ts';
+import {
+  ACCEPT_PATH,
+  type AcceptBody,
+  API_PREFIX,
+  acceptBodies,
+  addRequestRoutes,
+  JOBS_PATH,
+  publicJobNamed,
+  type RequestRouteDeps,
+  sendJson,
+} from './request-routes.ts';
 
 export interface AppDeps {
   /** Publishes a request with confirm (the producer). */
@@ -93,7 +103,7 @@ export function createHttpHandler(deps: AppDeps): (req: IncomingMessage, res: Se
       if (url === ACCEPT_PATH) return defaultJob;
       if (!url.startsWith(jobsPrefix)) return undefined;
       const name = url.slice(jobsPrefix.length);
-      return JOB_NAME.test(name) && Object.hasOwn(publicJobs, name) ? publicJobs[name] : undefined;
+      return JOB_NAME.test(name) ? publicJobNamed(publicJobs, name) : undefined;
     },
     limitBytes: deps.config.bodyLimitBytes,
     accept: parts.accept,

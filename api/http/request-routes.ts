@@ -94,7 +94,7 @@ export function addRequestRoutes(app: Express, deps: RequestRouteDeps, accept: A
   const defaultJob = deps.defaultJob;
   if (defaultJob) app.post(ACCEPT_PATH, requireJson, json, (req: Request, res: Response) => accept(defaultJob, req.body, req, res));
   app.post(JOBS_PATH, requireJson, json, (req: Request<{ job: string }>, res: Response) => {
-    const job = Object.hasOwn(deps.publicJobs, req.params.job) ? deps.publicJobs[req.params.job] : undefined;
+    const job = publicJobNamed(deps.publicJobs, req.params.job);
     if (!job)
       throw new HttpError(
         404,
@@ -110,6 +110,11 @@ export function addRequestRoutes(app: Express, deps: RequestRouteDeps, accept: A
     if (!record) throw new HttpError(404, 'NOT_FOUND', 'no request with this id');
     res.set('Cache-Control', 'no-store').json(record);
   });
+}
+
+/** The public job of that name (its own property only: a name like `constructor` is no job). */
+export function publicJobNamed(publicJobs: Readonly<Record<string, CompiledJob>>, name: string): CompiledJob | undefined {
+  return Object.hasOwn(publicJobs, name) ? publicJobs[name] : undefined;
 }
 
 /**
