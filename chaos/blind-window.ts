@@ -61,8 +61,9 @@ export function blindWindow(i: BlindWindowInput): BlindWindow {
     apiLog: i.apiLogFile ? logLinesBetween(i.apiLogFile, g.from - 1000, g.to + 1000, 20) : [],
   };
   if (i.brokerLogs) {
-    const events = i.brokerLogs.files
-      .flatMap(({ node, file }) => (existsSync(file) ? clusterEvents(readFileSync(file, 'utf8'), i.brokerLogs?.queue ?? '').map((e) => ({ ...e, node })) : []))
+    const { files, queue } = i.brokerLogs;
+    const events = files
+      .flatMap(({ node, file }) => (existsSync(file) ? clusterEvents(readFileSync(file, 'utf8'), queue).map((e) => ({ ...e, node })) : []))
       .filter((e) => e.at >= g.from && e.at <= g.to)
       .sort((a, b) => a.at - b.at);
     window.brokerLog = events.map((e) => `+${((e.at - g.from) / 1000).toFixed(1)}s ${e.node}: ${e.text}`);
