@@ -68,7 +68,13 @@ export class SqlResultStore implements ResultStore {
     this.stopSweeper = startSweeper(() => this.purgeExpired(), this.retention.sweepIntervalMs, options.onSweepError ?? (() => {}));
     /** One statement per batch of requestIds, given as the text[] $1. */
     const byIds = (sql: string) => new GroupCommit<string>((ids) => this.db.query(sql, [ids]).then(() => ids.map(() => undefined)), STORE_BATCHES);
-    this.accepts = byIds(`INSERT INTO requests (request_id, status) SELECT DISTINCT unnest($1::text[]), 'queued' ON CONFLICT (request_id) DO NOTHING`);
+    // Every batch that inserts or upserts several rows does it in request_id order: on PostgreSQL
+    // the accepts and a results batch run at once on two connections, a result can arrive while
+    // its accept is being written, and two batches taking the same rows in different orders
+    // deadlock (found after deadlock_timeout, 1 s, and one of them fails).
+    this.accepts = byIds(
+      `INSERT INTO requests (request_id, status) SELECT id, 'queued' FROM unnest($1::text[]) AS t(id) GROUP BY id ORDER BY id ON CONFLICT (request_id) DO NOTHING`,
+    );
     this.forgets = byIds(`DELETE FROM requests WHERE request_id = ANY($1::text[]) AND status = 'queued'`);
     this.results = new GroupCommit((inputs) => this.recordResults(inputs), STORE_BATCHES);
   }
@@ -110,7 +116,7 @@ export class SqlResultStore implements ResultStore {
     const unique = [...first.values()].map((i) => inputs[i] as ResultInput);
     const rows = await this.db.query<{ request_id: string }>(
       `INSERT INTO requests (request_id, status, result, attempts)
-       SELECT r.id, 'done', r.result::jsonb, r.attempts FROM unnest($1::text[], $2::text[], $3::int[]) AS r(id, result, attempts)
+       SELECT r.id, 'done', r.result::jsonb, r.attempts FROM unnest($1::text[], $2::text[], $3::int[]) AS r(id, result, attempts) ORDER BY r.id
        ON CONFLICT (request_id) DO UPDATE
          SET status = 'done', result = EXCLUDED.result, attempts = EXCLUDED.attempts, error = NULL, updated_at = now()
          WHERE requests.status <> 'done'

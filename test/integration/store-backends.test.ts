@@ -344,5 +344,72 @@ const postgres: Backend = {
   },
 };
 
+/**
+ * PostgreSQL runs the accepts' batch and a results batch on two connections at once, and a result
+ * can come back while its request's accept is still being written (the row is written while the
+ * publish waits for its confirm). Two batches that insert the same ids in different orders
+ * deadlock: PostgreSQL finds it after deadlock_timeout (1 s) and fails one of them, a second's
+ * stall and an error (seen in the sustained bench at 1500/s). Both write in request_id order.
+ */
+const lockOrder = suite('store on PostgreSQL: accepts and results batches over the same ids do not deadlock');
+for (const [first, second] of [
+  ['results', 'accepts'],
+  ['accepts', 'results'],
+] as const) {
+  lockOrder(`a batch of ${first} waiting on a row lock holds no row a batch of ${second} needs`, async () => {
+    const lockSchema = `warren_test_${randomBytes(4).toString('hex')}`;
+    const st = await within(OPEN_T, 'open store', openResultStore({ databaseUrl: PG_URL, databaseSchema: lockSchema, dataDir: '', logger }));
+    const gate = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${lockSchema}` });
+    await gate.connect();
+    const write = (kind: 'accepts' | 'results', ids: string[]) =>
+      kind === 'accepts' ? Promise.all(ids.map((r) => st.accept(r))) : Promise.all(ids.map((r) => st.recordResult({ requestId: r, result: r, attempts: 1 })));
+    // Statistics views are snapshotted once per transaction: the gate (in one) would see none of it.
+    const lockWaits = async () =>
+      Number(
+        (
+          await gate
+            .query(`SELECT pg_stat_clear_snapshot()`)
+            .then(() => gate.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO requests%'`))
+        ).rows[0].n,
+      );
+    try {
+      const tag = randomBytes(4).toString('hex');
+      const [g, m, z] = [`g-${tag}`, `m-${tag}`, `z-${tag}`];
+      // The gate holds g's row uncommitted: a batch that inserts g waits there until it ends.
+      await gate.query('BEGIN');
+      await gate.query(`INSERT INTO requests (request_id, status) VALUES ($1, 'queued')`, [g]);
+      // The first batch, given as [z, g, m]: written in that order it would hold z while it waits on g.
+      const firstBatch = write(first, [z, g, m]);
+      await waitFor(`the ${first} batch waiting on the gate`, async () => ((await lockWaits()) >= 1 ? true : undefined), 10_000, 20);
+      // The second, [m, z]: it takes m, then needs z. Were z held by the waiting first batch, the
+      // gate's end would let that one go on to m, and each would wait on the other.
+      let secondDone = false;
+      const secondBatch = write(second, [m, z]).then(() => {
+        secondDone = true;
+      });
+      const seen = await waitFor(
+        `the ${second} batch written, or waiting on a lock`,
+        async () => (secondDone ? 'written' : (await lockWaits()) >= 2 ? 'waiting' : undefined),
+        10_000,
+        20,
+      );
+      await gate.query('ROLLBACK');
+      await within(T, 'both batches', Promise.all([firstBatch, secondBatch]));
+      assert.is(seen, 'written', `the ${second} batch waited on a row the ${first} batch held`);
+      assert.equal(
+        (await Promise.all([g, m, z].map((r) => st.get(r)))).map((r) => r?.status),
+        first === 'accepts' ? ['queued', 'done', 'done'] : ['done', 'done', 'done'],
+      );
+    } finally {
+      await gate.end().catch(() => undefined);
+      await st.close();
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS "${lockSchema}" CASCADE`).finally(() => c.end());
+    }
+  });
+}
+
 defineStoreSuite(pglite).run();
 defineStoreSuite(postgres).run();
+lockOrder.run();
