@@ -19,6 +19,8 @@ export function benchSizes(quick: boolean) {
     sustainedWarmupSeconds: quick ? 1 : 3,
     sustainedConnections: 100,
     peerJobs: quick ? 5000 : 20_000,
+    /** Jobs through each side of the peers section before its timed run. */
+    peerWarmupJobs: quick ? 1000 : 10_000,
   } as const;
 }
 

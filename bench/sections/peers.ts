@@ -16,8 +16,6 @@ const silent = pino({ level: 'silent' });
 const BULLMQ_WORKER = new URL('../lib/bullmq-worker.ts', import.meta.url).pathname;
 const STORED = 'warren_results_stored_total';
 const E2E = 'warren_end_to_end_seconds';
-/** Jobs before the timed run on each side: compiled code, connections and stores warmed. */
-const WARMUP_JOBS = 1000;
 
 /** One side of the peer comparison: `count` jobs enqueued as fast as a window allows, to results stored. */
 export interface PeerRun {
@@ -40,6 +38,13 @@ export interface PeerOptions {
   window: number;
   /** Handler concurrency of each of the two worker processes. */
   concurrency: number;
+  /**
+   * Jobs through the whole path before the timed run, on each side: compiled code (V8's optimizing
+   * tiers, PGlite's WebAssembly), connections and stores warmed. 1 000 left Warren's processes
+   * still compiling: in four timed runs of one set of processes, the workers' CPU per job fell by
+   * half from the first to the fourth (bench/README.md).
+   */
+  warmup: number;
 }
 
 /** The job's data: 216 characters, the enqueue section's 256 B body, on both sides. */
@@ -73,8 +78,8 @@ export async function benchWarrenPeer(url: string, mgmt: ManagementClient, compi
     await waitHttp(`${base}/readyz`, 60_000);
     await waitConsumers(mgmt, 'processing.requests', 2, 30_000);
     const stored0 = metricSum(await scrapeMetrics(base), STORED);
-    await inWindow(WARMUP_JOBS, opts.window, () => producer.enqueue('processing.requests', data));
-    await waitStored(base, stored0 + WARMUP_JOBS, 60_000);
+    await inWindow(opts.warmup, opts.window, () => producer.enqueue('processing.requests', data));
+    await waitStored(base, stored0 + opts.warmup, 120_000);
     const before = await scrapeMetrics(base);
     const started = performance.now();
     await inWindow(opts.count, opts.window, () => producer.enqueue('processing.requests', data));
@@ -114,16 +119,16 @@ export async function benchBullmq(redisPort: number, opts: PeerOptions): Promise
   const data = jobData();
   try {
     await waitFor(async () => (await queue.getWorkersCount()) >= 2, 30_000, 'two BullMQ workers on the queue');
-    await inWindow(WARMUP_JOBS, opts.window, () => queue.add('warm', { data }));
-    await waitCompleted(queue, WARMUP_JOBS, 60_000);
+    await inWindow(opts.warmup, opts.window, () => queue.add('warm', { data }));
+    await waitCompleted(queue, opts.warmup, 120_000);
     const started = performance.now();
     const startedAt = Date.now();
     await inWindow(opts.count, opts.window, () => queue.add('bench', { data }));
     const enqueued = performance.now();
-    await waitCompleted(queue, WARMUP_JOBS + opts.count, 120_000);
+    await waitCompleted(queue, opts.warmup + opts.count, 120_000);
     const latencies: number[] = [];
     let lastFinished = startedAt;
-    for (let from = 0; from < WARMUP_JOBS + opts.count; from += 1000) {
+    for (let from = 0; from < opts.warmup + opts.count; from += 1000) {
       for (const job of await queue.getJobs(['completed'], from, from + 999)) {
         if (job.name !== 'bench' || job.finishedOn === undefined) continue;
         latencies.push(job.finishedOn - job.timestamp);
