@@ -16,6 +16,7 @@ import type { Decoder } from './decode.ts';
 import { copyEnvelope, resultEnvelope } from './envelopes.ts';
 import { buildDeadLetterHeaders, buildRetryHeaders, describeFailure, type FailureInfo, type Headers } from './failure-headers.ts';
 import { type Handler, runHandler } from './handler.ts';
+import type { HandlerSlots } from './handler-slots.ts';
 import type { OverdueHandlers } from './overdue.ts';
 import { decideFailure } from './retry-policy.ts';
 import type { WorkerRoutes } from './routes.ts';
@@ -45,6 +46,12 @@ export interface DeliveryContext {
   reject: (delivery: Delivery) => boolean;
   /** Handlers still running past their timeout; past its cap, a timed-out message holds its prefetch slot. */
   overdue?: OverdueHandlers;
+  /** The job's concurrency: a message waits for a slot before its handler runs, and frees it once the handler returned. */
+  slots?: HandlerSlots;
+  /** Aborted when the worker starts to stop: a message still waiting for a slot is requeued instead of run. */
+  stopping?: AbortSignal;
+  /** Requeues a message that is not at fault (basic.nack): one that never reached its handler. */
+  requeue?: (delivery: Delivery) => boolean;
   logger: Logger;
   /** Told each handler run's outcome and time. */
   metrics?: { handled(ok: boolean, seconds: number): void };
@@ -92,7 +99,22 @@ async function settle(
     return child;
   }, ctx.logger);
   try {
-    const replacement = await replace(delivery, ctx, shutdown, log, priorFailures, span);
+    const slots = ctx.slots;
+    if (slots && !(await slots.acquire(ctx.stopping ?? shutdown))) {
+      // Stopping before its handler started: back to the queue at once, for another replica.
+      if (shutdown.aborted) return 'abandoned';
+      return ctx.requeue?.(delivery) ? 'requeued' : 'redelivery';
+    }
+    let replacement: Replacement | undefined;
+    try {
+      replacement = await replace(delivery, ctx, shutdown, log, priorFailures, span);
+    } finally {
+      // The handler has returned: the next message's runs while this one's replacement is
+      // confirmed. One past its timeout beyond the overdue cap keeps its slot until it returns.
+      const hold = replacement?.hold;
+      if (hold) void hold.finally(() => slots?.release());
+      else slots?.release();
+    }
     if (!replacement || shutdown.aborted) return 'abandoned';
     try {
       if (replacement.envelope) {

@@ -7,6 +7,7 @@ import { checkTopology, type TopologyNeeds } from './check-topology.ts';
 import type { Decoder } from './decode.ts';
 import type { WorkerSettings } from './define-worker.ts';
 import { type Handler, HandlerAbandonedError } from './handler.ts';
+import { HANDLER_PREFETCH_FACTOR, HandlerSlots } from './handler-slots.ts';
 import { WorkerMetrics } from './metrics.ts';
 import { OverdueHandlers } from './overdue.ts';
 import { type DeliveryContext, type Outcome, processDelivery } from './process-delivery.ts';
@@ -39,7 +40,7 @@ export interface WorkerJob {
   routes: WorkerRoutes;
   handler: Handler;
   decode: Decoder;
-  /** Its prefetch: messages of this job in flight at once. */
+  /** Handlers of this job running at once; its prefetch is HANDLER_PREFETCH_FACTOR times it (worker/handler-slots.ts). */
   concurrency: number;
   timeoutMs: number;
 }
@@ -70,7 +71,8 @@ export class Worker {
   private running: RunningJob[] = [];
   /** Messages being handled, each with the promise that settles when it is done with. */
   private readonly inFlight = new Map<Delivery, Promise<void>>();
-  private readonly stopRequested = new AbortController();
+  /** Aborted when stop() is called; each message waiting for a handler slot listens on it (bounded by prefetch). */
+  private readonly stopRequested = withUnboundedListeners(new AbortController());
   /**
    * Aborted when a shutdown gives up on the messages still in flight (all at once). Each running
    * handler listens on it, so it has up to `concurrency` listeners by design (bounded by prefetch).
@@ -156,6 +158,7 @@ export class Worker {
     const log = this.settings.logger.child({ component: 'worker', queue: job.routes.queue });
     let inFlight = 0;
     const overdue = new OverdueHandlers(job.concurrency);
+    const slots = new HandlerSlots(job.concurrency);
     const metrics = new WorkerMetrics(
       this.settings.metrics,
       job.routes.queue,
@@ -166,7 +169,7 @@ export class Worker {
     const consumer = new Consumer({
       connection: manager,
       queue: job.routes.queue,
-      prefetch: job.concurrency,
+      prefetch: job.concurrency * HANDLER_PREFETCH_FACTOR,
       logger: this.settings.logger,
       onDelivery: (d) => {
         inFlight += 1;
@@ -186,7 +189,10 @@ export class Worker {
       publishResult: (envelope) => this.results.add(envelope),
       ack: (d) => consumer.ack(d),
       reject: (d) => consumer.reject(d, true),
+      requeue: (d) => consumer.nack(d, true),
       overdue,
+      slots,
+      stopping: this.stopRequested.signal,
     };
     const running: RunningJob = { job, consumer, metrics, context };
     consumer.start();
