@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
 import { pino } from 'pino';
 import type { CompiledTopology } from '../../topology/index.ts';
+import { HANDLER_PREFETCH_FACTOR } from '../../worker/handler-slots.ts';
 import { inOrder, type Order, type Pair } from '../lib/pair-rounds.ts';
 import { fillQueue, payload, rawConsume, rawConsumeWithResults, rawPublish } from '../lib/raw-amqp.ts';
 import { warren } from '../lib/warren.ts';
@@ -122,7 +123,8 @@ export async function benchConsume(
     urls: [url],
     topology: compiled,
     logger: silent,
-    concurrency: prefetch,
+    // The worker prefetches HANDLER_PREFETCH_FACTOR times its concurrency: the same prefetch as raw.
+    concurrency: Math.max(1, Math.floor(prefetch / HANDLER_PREFETCH_FACTOR)),
     results: withResults ? {} : false,
   });
   await worker.start();
