@@ -17,7 +17,7 @@ export interface JobOptions<TData = unknown, TResult = unknown> {
   schema?: StandardSchemaV1<unknown, TData>;
   /** A handler running longer fails with TimeoutError (retried); default: the worker's. */
   timeoutMs?: number;
-  /** Messages of this job in flight at once per process (its prefetch); default: the worker's. */
+  /** Handlers of this job running at once per process (its prefetch is twice that); default: the worker's. */
   concurrency?: number;
   envelope?: JobEnvelope;
 }

@@ -25,7 +25,7 @@ export interface WorkerOptions<TData = unknown, TResult = unknown> {
   /** With `handler`: where results go; default the binding of processing.results. `false`: the jobs produce no
    * result message (fire-and-forget work), and a message is acked once its handler returned. */
   results?: ResultTarget | false;
-  /** Messages in flight at once per job in this process (prefetch), unless the job sets its own; default 4. */
+  /** Handlers running at once per job in this process (prefetch: twice that), unless the job sets its own; default 4. */
   concurrency?: number;
   /** A handler running longer fails with TimeoutError (retried), unless the job sets its own; default 30000. */
   timeoutMs?: number;

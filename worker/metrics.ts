@@ -46,7 +46,7 @@ export class WorkerMetrics {
     this.failedLabels = { queue, outcome: 'failed' };
     queueGaugeSources(registry, 'warren_messages_in_flight', 'Messages being handled now (bounded by the prefetch).').set(queue, inFlight);
     if (overdue) {
-      const help = 'Handlers still running after their timeout (past the concurrency, their messages hold their prefetch slots).';
+      const help = 'Handlers still running after their timeout (past the concurrency, their messages hold their handler and prefetch slots).';
       queueGaugeSources(registry, 'warren_handlers_overdue', help).set(queue, overdue);
     }
   }
