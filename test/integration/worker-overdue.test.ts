@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import amqplib, { type ChannelModel, type ConfirmChannel } from 'amqplib';
-import { pino } from 'pino';
+import type { ConfirmChannel } from 'amqplib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { applyTopology, DEFAULT_REQUESTS_QUEUE, loadCompiledTopology, routesFor } from '../../topology/index.ts';
-import { defineWorker, type Handler, type Worker } from '../../worker/index.ts';
-import { createTestVhost, type TestVhost, waitFor, within } from '../helpers/broker.ts';
+import { DEFAULT_REQUESTS_QUEUE, loadCompiledTopology, routesFor } from '../../topology/index.ts';
+import type { Handler, Worker } from '../../worker/index.ts';
+import { waitFor } from '../helpers/broker.ts';
+import { startWorkerInVhost, type WorkerInVhost } from '../helpers/worker-vhost.ts';
 
 // A handler that ignores its AbortSignal against a hung dependency: each timeout retries the
 // message and frees its prefetch slot while the handler runs on. Without a cap the running
@@ -18,8 +18,7 @@ const deadQueue = requests.deadLetter?.queue ?? '';
 const CONCURRENCY = 2;
 const MESSAGES = 10;
 
-let vhost: TestVhost;
-let conn: ChannelModel;
+let ctx: WorkerInVhost;
 let ch: ConfirmChannel;
 let worker: Worker;
 let running = 0;
@@ -38,25 +37,12 @@ const handler: Handler = async () => {
 };
 
 test.before(async () => {
-  vhost = await createTestVhost('worker-overdue');
-  assert.is((await applyTopology({ amqpUrl: vhost.url, compiled })).failed, undefined);
-  conn = await amqplib.connect(vhost.url);
-  ch = await conn.createConfirmChannel();
-  worker = defineWorker({
-    handler,
-    urls: [vhost.url],
-    topology: compiled,
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-    concurrency: CONCURRENCY,
-    timeoutMs: 100,
-  });
-  await within(10_000, 'worker start', worker.start());
+  ctx = await startWorkerInVhost('worker-overdue', compiled, { handler, concurrency: CONCURRENCY, timeoutMs: 100 });
+  ({ ch, worker } = ctx);
 });
 
 test.after(async () => {
-  await worker?.stop(3000);
-  await conn?.close();
-  await vhost?.cleanup();
+  await ctx?.cleanup(3000);
 });
 
 async function overdueGauge(): Promise<number> {

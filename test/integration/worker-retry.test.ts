@@ -1,11 +1,11 @@
-import amqplib, { type ChannelModel, type ConfirmChannel } from 'amqplib';
-import { pino } from 'pino';
+import type { ConfirmChannel } from 'amqplib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeResult, HEADERS, PermanentError, RetryableError } from '../../core/index.ts';
-import { applyTopology, DEFAULT_REQUESTS_QUEUE, DEFAULT_RESULTS_QUEUE, loadCompiledTopology, routesFor } from '../../topology/index.ts';
-import { defineWorker, type Handler, type Worker } from '../../worker/index.ts';
-import { createTestVhost, messageTaker, type TestVhost, within } from '../helpers/broker.ts';
+import { DEFAULT_REQUESTS_QUEUE, DEFAULT_RESULTS_QUEUE, loadCompiledTopology, routesFor } from '../../topology/index.ts';
+import type { Handler, Worker } from '../../worker/index.ts';
+import { messageTaker, within } from '../helpers/broker.ts';
+import { startWorkerInVhost, type WorkerInVhost } from '../helpers/worker-vhost.ts';
 
 // The runtime in-process against a real broker: retries through the TTL tiers, dead-lettering
 // with reasons, malformed input, handler timeouts. Delays come from the fixture (300ms, 600ms).
@@ -16,8 +16,7 @@ const maxAttempts = requests.retry?.maxAttempts ?? 0;
 const deadQueue = requests.deadLetter?.queue ?? '';
 const publishRoute = requests.publish ?? { exchange: '', routingKey: '' };
 
-let vhost: TestVhost;
-let conn: ChannelModel;
+let ctx: WorkerInVhost;
 let ch: ConfirmChannel;
 let worker: Worker;
 /** Handler invocations by requestId: the attempt number and when. */
@@ -65,26 +64,12 @@ async function publish(requestId: string, body: Buffer | object, headers: Record
 }
 
 test.before(async () => {
-  vhost = await createTestVhost('worker-retry');
-  const applied = await applyTopology({ amqpUrl: vhost.url, compiled });
-  assert.is(applied.failed, undefined);
-  conn = await amqplib.connect(vhost.url);
-  ch = await conn.createConfirmChannel();
-  worker = defineWorker({
-    handler,
-    urls: [vhost.url],
-    topology: compiled,
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-    concurrency: 4,
-    timeoutMs: 400,
-  });
-  await within(10_000, 'worker start', worker.start());
+  ctx = await startWorkerInVhost('worker-retry', compiled, { handler, concurrency: 4, timeoutMs: 400 });
+  ({ ch, worker } = ctx);
 });
 
 test.after(async () => {
-  await worker?.stop(2000);
-  await conn?.close();
-  await vhost?.cleanup();
+  await ctx?.cleanup(2000);
 });
 
 test('fails twice then succeeds: the result comes after both retry tiers, with attempts 3', async () => {

@@ -1,10 +1,10 @@
-import amqplib, { type ChannelModel, type ConfirmChannel } from 'amqplib';
-import { pino } from 'pino';
+import type { ConfirmChannel } from 'amqplib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { applyTopology, DEFAULT_REQUESTS_QUEUE, DEFAULT_RESULTS_QUEUE, loadCompiledTopology, routesFor } from '../../topology/index.ts';
-import { defineWorker, type Handler, type Worker } from '../../worker/index.ts';
-import { createTestVhost, type TestVhost, unbatched, waitFor, within } from '../helpers/broker.ts';
+import { DEFAULT_REQUESTS_QUEUE, DEFAULT_RESULTS_QUEUE, loadCompiledTopology, routesFor } from '../../topology/index.ts';
+import type { Handler, Worker } from '../../worker/index.ts';
+import { unbatched, waitFor, within } from '../helpers/broker.ts';
+import { startWorkerInVhost, type WorkerInVhost } from '../helpers/worker-vhost.ts';
 
 // A job's concurrency bounds its handlers; its prefetch is twice that, so the next messages are
 // already delivered while earlier ones wait for their results' confirms. A stop requeues the
@@ -15,8 +15,7 @@ const publishRoute = requests.publish ?? { exchange: '', routingKey: '' };
 const CONCURRENCY = 3;
 const MESSAGES = 4 * CONCURRENCY;
 
-let vhost: TestVhost;
-let conn: ChannelModel;
+let ctx: WorkerInVhost;
 let ch: ConfirmChannel;
 let worker: Worker;
 let running = 0;
@@ -40,25 +39,13 @@ const handler: Handler = async (data) => {
 };
 
 test.before(async () => {
-  vhost = await createTestVhost('worker-slots');
-  assert.is((await applyTopology({ amqpUrl: vhost.url, compiled })).failed, undefined);
-  conn = await amqplib.connect(vhost.url);
-  ch = await conn.createConfirmChannel();
-  worker = defineWorker({
-    handler,
-    urls: [vhost.url],
-    topology: compiled,
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-    concurrency: CONCURRENCY,
-  });
-  await within(10_000, 'worker start', worker.start());
+  ctx = await startWorkerInVhost('worker-slots', compiled, { handler, concurrency: CONCURRENCY });
+  ({ ch, worker } = ctx);
 });
 
 test.after(async () => {
   open();
-  await worker?.stop(3000);
-  await conn?.close();
-  await vhost?.cleanup();
+  await ctx?.cleanup(3000);
 });
 
 const ready = async (queue: string) => (await ch.checkQueue(queue)).messageCount;
