@@ -25,7 +25,7 @@ export class HandlerSlots {
 
   /**
    * Resolves true once a slot is taken (release it with release()), or false if `signal` aborts
-   * first (a shutdown giving up on the messages in flight): then no slot is taken.
+   * first (the worker stopping): then no slot is taken.
    */
   acquire(signal?: AbortSignal): Promise<boolean> {
     if (signal?.aborted) return Promise.resolve(false);

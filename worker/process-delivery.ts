@@ -44,7 +44,7 @@ export interface DeliveryContext {
   ack: (delivery: Delivery) => boolean;
   /** Requeues a message whose processing failed (basic.reject: counted toward the delivery limit on 4.3). */
   reject: (delivery: Delivery) => boolean;
-  /** Handlers still running past their timeout; past its cap, a timed-out message holds its prefetch slot. */
+  /** Handlers still running past their timeout; past its cap, a timed-out message holds its handler and prefetch slots. */
   overdue?: OverdueHandlers;
   /** The job's concurrency: a message waits for a slot before its handler runs, and frees it once the handler returned. */
   slots?: HandlerSlots;
