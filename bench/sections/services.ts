@@ -84,7 +84,7 @@ async function benchBare(url: string, seconds: number, warmupSeconds: number, co
 }
 
 /** Warren's side of one benchHttp round; `apiEnv` picks the store (DATABASE_URL, DATABASE_SCHEMA). */
-export async function benchHttpApi(
+async function benchHttpApi(
   url: string,
   seconds: number,
   warmupSeconds: number,
