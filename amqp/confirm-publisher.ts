@@ -34,8 +34,9 @@ export interface ConfirmPublisherOptions {
   logger: Logger;
   metrics?: PublishMetrics;
   /**
-   * Called when a publish has waited `silentAfterMs` and the broker answered nothing at all since it
-   * was sent: the link is silent (a node cut off without a TCP reset), not just slow. The owner drops
+   * Called when publishes have waited `silentAfterMs` and the broker answered nothing at all in that
+   * time (counted from its last answer, or from the first of them when it had nothing to answer):
+   * the link is silent (a node cut off without a TCP reset), not just slow. The owner drops
    * the connection so the next node in the URL list takes over, instead of waiting for heartbeats.
    * It calls `giveUp` just before it drops the connection: what was published on the silent link
    * since the report (the owner may first probe the link for a while) fails as a timeout, whose
@@ -110,9 +111,10 @@ export class ConfirmPublisher {
   private inFlight = 0;
   private inFlightBytes = 0;
   /**
-   * When the oldest publish still in flight that was sent after the broker's last answer was sent
-   * (undefined: none). A publish given up at its deadline still counts: with the window full of
-   * them, nothing new is sent, and the silence must still be noticed.
+   * Since when the broker has held publishes without answering any (undefined: nothing in flight):
+   * the send time of the first publish after an idle spell, else the broker's last answer while
+   * others stayed in flight. A publish given up at its deadline still counts: with the window full
+   * of them, nothing new is sent, and the silence must still be noticed.
    */
   private unansweredSince: number | undefined;
   private sweeper: NodeJS.Timeout | undefined;
@@ -270,16 +272,16 @@ export class ConfirmPublisher {
     return map;
   }
 
-  /** The broker answered a publish (a confirm or a nack): what was sent before is not silence. */
+  /**
+   * The broker answered a publish (a confirm or a nack): the silence, if any, ends; what it still
+   * holds is unanswered from now on, whether or not anything is published after.
+   */
   private brokerAnswered(): void {
     this.lastAnswerAt = performance.now();
-    this.unansweredSince = undefined;
+    this.unansweredSince = this.inFlight > 0 ? this.lastAnswerAt : undefined;
   }
 
-  /**
-   * When the oldest publish in flight that the broker has answered nothing since was sent, if that
-   * is at least `afterMs` ago; else undefined.
-   */
+  /** Since when the broker has answered nothing while publishes wait, if `afterMs` ago or more; else undefined. */
   private silentSince(now: number, afterMs: number): number | undefined {
     const since = this.unansweredSince;
     return since !== undefined && now - since >= afterMs ? since : undefined;
@@ -297,7 +299,7 @@ export class ConfirmPublisher {
       const now = performance.now();
       // A silence goes on while the broker answered nothing since its last report: then the next
       // report comes renewAfterMs after the owner's probe (a new channel, or a new connection,
-      // gets that long), else silentAfterMs after the first unanswered publish.
+      // gets that long), else silentAfterMs after the silence began.
       const gap = this.lastAnswerAt < this.silentReportedAt ? this.renewAfterMs : this.silentAfterMs;
       const silent = this.silentSince(now, gap);
       for (const p of this.pending.values()) {
