@@ -45,6 +45,8 @@ export interface PeerOptions {
    * half from the first to the fourth (bench/README.md).
    */
   warmup: number;
+  /** Timed rounds of both sides (odd: the median round is reported). */
+  rounds: number;
 }
 
 /** The job's data: 216 characters, the enqueue section's 256 B body, on both sides. */
@@ -61,46 +63,62 @@ async function inWindow(count: number, window: number, each: (i: number) => Prom
   );
 }
 
+/** One side of the peer comparison, started and warmed once, then run for several timed rounds. */
+interface PeerSide {
+  /** `count` jobs enqueued with `window` outstanding, timed from the first enqueue to the last result stored. */
+  run(count: number): Promise<PeerRun>;
+  stop(): Promise<void>;
+}
+
 /**
  * Warren: `producer.enqueue` (createProducer, confirms) -> processing.requests -> 2 worker
  * replicas (no-op processor) -> result -> the API's consumer -> the embedded store. Completion
  * and latency come from the API's counters and its end-to-end histogram (acceptedAt is stamped by
- * the producer), scraped every 100 ms.
+ * the producer). Started and warmed here (opts.warmup jobs through the whole path, untimed).
  */
-export async function benchWarrenPeer(url: string, mgmt: ManagementClient, compiled: CompiledTopology, port: number, opts: PeerOptions): Promise<PeerRun> {
+export async function startWarrenPeer(url: string, mgmt: ManagementClient, compiled: CompiledTopology, port: number, opts: PeerOptions): Promise<PeerSide> {
   const base = `http://127.0.0.1:${port}`;
   const api = startApi(url, port);
   const workers = startWorkers(url, 2, opts.concurrency, { DEMO_DELAY_MS: '0' });
   const { createProducer } = (await warren()).producer;
   const producer = await createProducer({ urls: [url], topology: compiled, maxInFlight: opts.window, publishTimeoutMs: 10_000, logger: silent });
   const data = jobData();
+  const stop = async () => {
+    await producer.close().catch(() => undefined);
+    await Promise.all([api.stop(), workers.stop()]);
+    await purge(url, 'processing.requests').catch(() => undefined);
+    await purge(url, 'processing.results').catch(() => undefined);
+  };
   try {
     await waitHttp(`${base}/readyz`, 60_000);
     await waitConsumers(mgmt, 'processing.requests', 2, 30_000);
     const stored0 = metricSum(await scrapeMetrics(base), STORED);
     await inWindow(opts.warmup, opts.window, () => producer.enqueue('processing.requests', data));
     await waitStored(base, stored0 + opts.warmup, 120_000);
-    const before = await scrapeMetrics(base);
-    const started = performance.now();
-    await inWindow(opts.count, opts.window, () => producer.enqueue('processing.requests', data));
-    const enqueued = performance.now();
-    const after = await waitStored(base, metricSum(before, STORED) + opts.count, 120_000);
-    const finished = performance.now();
-    const buckets = bucketDelta(histogramBuckets(after, E2E), histogramBuckets(before, E2E));
-    return {
-      count: opts.count,
-      enqueuePerSecond: (opts.count / (enqueued - started)) * 1000,
-      e2ePerSecond: (opts.count / (finished - started)) * 1000,
-      e2eP50Ms: quantileMs(buckets, 0.5),
-      e2eP99Ms: quantileMs(buckets, 0.99),
-      workerPeakRssMb: workers.peakRssMb(),
-    };
-  } finally {
-    await producer.close().catch(() => undefined);
-    await Promise.all([api.stop(), workers.stop()]);
-    await purge(url, 'processing.requests').catch(() => undefined);
-    await purge(url, 'processing.results').catch(() => undefined);
+  } catch (err) {
+    await stop();
+    throw err;
   }
+  return {
+    stop,
+    run: async (count) => {
+      const before = await scrapeMetrics(base);
+      const started = performance.now();
+      await inWindow(count, opts.window, () => producer.enqueue('processing.requests', data));
+      const enqueued = performance.now();
+      const after = await waitStored(base, metricSum(before, STORED) + count, 120_000);
+      const finished = performance.now();
+      const buckets = bucketDelta(histogramBuckets(after, E2E), histogramBuckets(before, E2E));
+      return {
+        count,
+        enqueuePerSecond: (count / (enqueued - started)) * 1000,
+        e2ePerSecond: (count / (finished - started)) * 1000,
+        e2eP50Ms: quantileMs(buckets, 0.5),
+        e2eP99Ms: quantileMs(buckets, 0.99),
+        workerPeakRssMb: workers.peakRssMb(),
+      };
+    },
+  };
 }
 
 /**
@@ -108,92 +126,154 @@ export async function benchWarrenPeer(url: string, mgmt: ManagementClient, compi
  * processes (`Worker`, no-op processor returning a small result) -> the result kept as the job's
  * return value. Completion is the completed count; latency is each job's finishedOn - timestamp
  * (both set by BullMQ, on one machine's clock). The queue lives under a prefix of its own and is
- * obliterated after, so the machine's shared Redis keeps nothing of the run.
+ * obliterated at stop(), so the machine's shared Redis keeps nothing of the run. Started and
+ * warmed here.
  */
-export async function benchBullmq(redisPort: number, opts: PeerOptions): Promise<PeerRun> {
+export async function startBullmqPeer(redisPort: number, opts: PeerOptions): Promise<PeerSide> {
   const name = `bench-${randomBytes(3).toString('hex')}`;
   const prefix = 'warren-bench';
   const queue = new Queue(name, { connection: { host: '127.0.0.1', port: redisPort }, prefix });
   const env = { BULLMQ_PORT: String(redisPort), BULLMQ_QUEUE: name, BULLMQ_PREFIX: prefix, BULLMQ_CONCURRENCY: String(opts.concurrency) };
   const workers = [startService(['--import', 'tsx', BULLMQ_WORKER], env), startService(['--import', 'tsx', BULLMQ_WORKER], env)];
   const data = jobData();
+  const stop = async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    await queue.obliterate({ force: true }).catch(() => undefined);
+    await queue.close();
+  };
+  /** Jobs completed so far (BullMQ keeps them, with their results): what the next round adds to. */
+  let completedBefore = 0;
+  let round = 0;
   try {
     await waitFor(async () => (await queue.getWorkersCount()) >= 2, 30_000, 'two BullMQ workers on the queue');
     await inWindow(opts.warmup, opts.window, () => queue.add('warm', { data }));
     await waitCompleted(queue, opts.warmup, 120_000);
-    const started = performance.now();
-    const startedAt = Date.now();
-    await inWindow(opts.count, opts.window, () => queue.add('bench', { data }));
-    const enqueued = performance.now();
-    await waitCompleted(queue, opts.warmup + opts.count, 120_000);
-    const latencies: number[] = [];
-    let lastFinished = startedAt;
-    for (let from = 0; from < opts.warmup + opts.count; from += 1000) {
-      for (const job of await queue.getJobs(['completed'], from, from + 999)) {
-        if (job.name !== 'bench' || job.finishedOn === undefined) continue;
-        latencies.push(job.finishedOn - job.timestamp);
-        lastFinished = Math.max(lastFinished, job.finishedOn);
-      }
-    }
-    if (latencies.length !== opts.count) throw new Error(`BullMQ: ${latencies.length} of ${opts.count} jobs read back as completed`);
-    const buckets = bucketize(latencies);
-    return {
-      count: opts.count,
-      enqueuePerSecond: (opts.count / (enqueued - started)) * 1000,
-      // The last finishedOn, not the poll that saw it: BullMQ's own clock, no polling error.
-      e2ePerSecond: (opts.count / Math.max(1, lastFinished - startedAt)) * 1000,
-      e2eP50Ms: quantileMs(buckets, 0.5),
-      e2eP99Ms: quantileMs(buckets, 0.99),
-      exactP50Ms: exactQuantile(latencies, 0.5),
-      exactP99Ms: exactQuantile(latencies, 0.99),
-      workerPeakRssMb: workers.reduce((n, w) => n + w.peakRssMb(), 0),
-    };
-  } finally {
-    await Promise.all(workers.map((w) => w.stop()));
-    await queue.obliterate({ force: true }).catch(() => undefined);
-    await queue.close();
+    completedBefore = (await queue.getJobCounts('completed')).completed ?? 0;
+  } catch (err) {
+    await stop();
+    throw err;
   }
+  return {
+    stop,
+    run: async (count) => {
+      const label = `bench-${++round}`;
+      const started = performance.now();
+      const startedAt = Date.now();
+      await inWindow(count, opts.window, () => queue.add(label, { data }));
+      const enqueued = performance.now();
+      const total = completedBefore + count;
+      await waitCompleted(queue, total, 120_000);
+      const latencies: number[] = [];
+      let lastFinished = startedAt;
+      // Newest first: this round's jobs are the first `count` of the completed set.
+      for (let from = 0; from < total; from += 1000) {
+        for (const job of await queue.getJobs(['completed'], from, from + 999)) {
+          if (job.name !== label || job.finishedOn === undefined) continue;
+          latencies.push(job.finishedOn - job.timestamp);
+          lastFinished = Math.max(lastFinished, job.finishedOn);
+        }
+        if (latencies.length >= count) break;
+      }
+      if (latencies.length !== count) throw new Error(`BullMQ: ${latencies.length} of ${count} jobs read back as completed`);
+      completedBefore = total;
+      const buckets = bucketize(latencies);
+      return {
+        count,
+        enqueuePerSecond: (count / (enqueued - started)) * 1000,
+        // The last finishedOn, not the poll that saw it: BullMQ's own clock, no polling error.
+        e2ePerSecond: (count / Math.max(1, lastFinished - startedAt)) * 1000,
+        e2eP50Ms: quantileMs(buckets, 0.5),
+        e2eP99Ms: quantileMs(buckets, 0.99),
+        exactP50Ms: exactQuantile(latencies, 0.5),
+        exactP99Ms: exactQuantile(latencies, 0.99),
+        workerPeakRssMb: workers.reduce((n, w) => n + w.peakRssMb(), 0),
+      };
+    },
+  };
 }
 
 async function waitCompleted(queue: Queue, count: number, ms: number): Promise<void> {
   await waitFor(async () => ((await queue.getJobCounts('completed')).completed ?? 0) >= count, ms, `${count} completed BullMQ jobs`, 50);
 }
 
+/**
+ * Polls the API's stored count until it reaches `stored`: every 100 ms, and every 10 ms once fewer
+ * than 2 000 are left (about the last quarter second), so the end is seen within ~10 ms, as
+ * BullMQ's is by its exact last finishedOn, without a scrape every 10 ms through the whole run
+ * (each costs the API's CPU).
+ */
 async function waitStored(base: string, stored: number, ms: number): Promise<string> {
-  let last = '';
-  await waitFor(
-    async () => {
-      last = await scrapeMetrics(base);
-      return metricSum(last, STORED) >= stored;
-    },
-    ms,
-    `${stored} results stored by the API`,
-    100,
-  );
-  return last;
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const last = await scrapeMetrics(base);
+    const now = metricSum(last, STORED);
+    if (now >= stored) return last;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${stored} results stored by the API (${now} stored)`);
+    await new Promise((r) => setTimeout(r, stored - now < 2000 ? 10 : 100));
+  }
+}
+
+/** One round: both sides one after the other (`order`), and Warren's rate over BullMQ's. */
+export interface PeerRound {
+  order: 'warren-first' | 'bullmq-first';
+  warren: PeerRun;
+  bullmq: PeerRun;
+  ratio: number;
 }
 
 export interface PeersResult {
   options: PeerOptions;
+  /** Warren's side of the round whose ratio is the median (as the pair sections report). */
   warren: PeerRun;
-  /** BullMQ on a redis-server the bench started: appendonly yes, appendfsync everysec. */
+  /** BullMQ on a redis-server the bench started (appendonly yes, appendfsync everysec): the same round. */
   bullmqDurable: PeerRun;
-  /** BullMQ on the machine's Redis at 127.0.0.1:6379 as it runs (here: no persistence), or why not. */
+  /** Every round against the durable Redis, in the order run. */
+  rounds: PeerRound[];
+  /** BullMQ on the machine's Redis at 127.0.0.1:6379 as it runs (here: no persistence), one run, or why not. */
   bullmqMachine: PeerRun | { skipped: string };
 }
 
-/** Warren's producer path, then BullMQ on a durable private Redis, then on the machine's Redis. */
+/**
+ * Warren's producer path and BullMQ on a durable private Redis, both started and warmed, then
+ * `rounds` timed rounds, the side that runs first alternating; the round with the median ratio
+ * is reported. One run was not a measure: on this shared machine a side's figure moved by a
+ * quarter between runs minutes apart. Then one run of BullMQ on the machine's Redis.
+ */
 export async function benchPeers(url: string, mgmt: ManagementClient, compiled: CompiledTopology, port: number, opts: PeerOptions): Promise<PeersResult> {
-  const warren = await benchWarrenPeer(url, mgmt, compiled, port, opts);
   let redisPort = 6391;
   while (await portAnswers(redisPort)) redisPort++;
   const redis = await startPrivateRedis(redisPort);
-  let bullmqDurable: PeerRun;
+  const rounds: PeerRound[] = [];
   try {
-    bullmqDurable = await benchBullmq(redisPort, opts);
+    const warrenSide = await startWarrenPeer(url, mgmt, compiled, port, opts);
+    try {
+      const bullmqSide = await startBullmqPeer(redisPort, opts);
+      try {
+        for (let i = 0; i < opts.rounds; i++) {
+          const order = i % 2 === 0 ? 'warren-first' : 'bullmq-first';
+          const first = await (order === 'warren-first' ? warrenSide : bullmqSide).run(opts.count);
+          const second = await (order === 'warren-first' ? bullmqSide : warrenSide).run(opts.count);
+          const [w, b] = order === 'warren-first' ? [first, second] : [second, first];
+          rounds.push({ order, warren: w, bullmq: b, ratio: w.e2ePerSecond / b.e2ePerSecond });
+        }
+      } finally {
+        await bullmqSide.stop();
+      }
+    } finally {
+      await warrenSide.stop();
+    }
   } finally {
     await redis.stop();
   }
-  const bullmqMachine = (await portAnswers(6379)) ? await benchBullmq(6379, opts) : { skipped: 'no Redis on 127.0.0.1:6379' };
-  return { options: opts, warren, bullmqDurable, bullmqMachine };
+  const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[Math.floor(rounds.length / 2)] as PeerRound;
+  let bullmqMachine: PeerRun | { skipped: string } = { skipped: 'no Redis on 127.0.0.1:6379' };
+  if (await portAnswers(6379)) {
+    const machine = await startBullmqPeer(6379, opts);
+    try {
+      bullmqMachine = await machine.run(opts.count);
+    } finally {
+      await machine.stop();
+    }
+  }
+  return { options: opts, warren: median.warren, bullmqDurable: median.bullmq, rounds, bullmqMachine };
 }
