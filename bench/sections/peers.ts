@@ -89,16 +89,13 @@ export async function startWarrenPeer(url: string, mgmt: ManagementClient, compi
     await purge(url, 'processing.requests').catch(() => undefined);
     await purge(url, 'processing.results').catch(() => undefined);
   };
-  try {
+  await warmOrStop(stop, async () => {
     await waitHttp(`${base}/readyz`, 60_000);
     await waitConsumers(mgmt, 'processing.requests', 2, 30_000);
     const stored0 = metricSum(await scrapeMetrics(base), STORED);
     await inWindow(opts.warmup, opts.window, () => producer.enqueue('processing.requests', data));
     await waitStored(base, stored0 + opts.warmup, 120_000);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  });
   return {
     stop,
     run: async (count) => {
@@ -144,15 +141,12 @@ export async function startBullmqPeer(redisPort: number, opts: PeerOptions): Pro
   /** Jobs completed so far (BullMQ keeps them, with their results): what the next round adds to. */
   let completedBefore = 0;
   let round = 0;
-  try {
+  await warmOrStop(stop, async () => {
     await waitFor(async () => (await queue.getWorkersCount()) >= 2, 30_000, 'two BullMQ workers on the queue');
     await inWindow(opts.warmup, opts.window, () => queue.add('warm', { data }));
     await waitCompleted(queue, opts.warmup, 120_000);
     completedBefore = (await queue.getJobCounts('completed')).completed ?? 0;
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  });
   return {
     stop,
     run: async (count) => {
@@ -190,6 +184,16 @@ export async function startBullmqPeer(redisPort: number, opts: PeerOptions): Pro
       };
     },
   };
+}
+
+/** Runs a side's start-up and warm-up; on failure, stops what it started before rethrowing. */
+async function warmOrStop(stop: () => Promise<void>, warm: () => Promise<void>): Promise<void> {
+  try {
+    await warm();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }
 
 async function waitCompleted(queue: Queue, count: number, ms: number): Promise<void> {
