@@ -81,7 +81,12 @@ export async function startWarrenPeer(url: string, mgmt: ManagementClient, compi
   const api = startApi(url, port);
   const workers = startWorkers(url, 2, opts.concurrency, { DEMO_DELAY_MS: '0' });
   const { createProducer } = (await warren()).producer;
-  const producer = await createProducer({ urls: [url], topology: compiled, maxInFlight: opts.window, publishTimeoutMs: 10_000, logger: silent });
+  const producer = await createProducer({ urls: [url], topology: compiled, maxInFlight: opts.window, publishTimeoutMs: 10_000, logger: silent }).catch(
+    async (err: unknown) => {
+      await Promise.all([api.stop(), workers.stop()]);
+      throw err;
+    },
+  );
   const data = jobData();
   const stop = async () => {
     await producer.close().catch(() => undefined);
