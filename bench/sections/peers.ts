@@ -3,6 +3,7 @@ import { Queue } from 'bullmq';
 import { pino } from 'pino';
 import { type ManagementClient, portAnswers } from '../../core/index.ts';
 import type { CompiledTopology } from '../../topology/index.ts';
+import { inOrder, medianRound, type Order, type Pair, runRounds } from '../lib/pair-rounds.ts';
 import { startApi, startService, startWorkers, waitHttp } from '../lib/procs.ts';
 import { payload } from '../lib/raw-amqp.ts';
 import { startPrivateRedis } from '../lib/redis-server.ts';
@@ -244,27 +245,42 @@ export interface PeersResult {
 
 /**
  * Warren's producer path and BullMQ on a durable private Redis, both started and warmed, then
- * `rounds` timed rounds, the side that runs first alternating; the round with the median ratio
- * is reported. One run was not a measure: on this shared machine a side's figure moved by a
+ * `rounds` timed rounds (runRounds: BullMQ, the baseline, first in the first round, then
+ * alternating, as in the pair sections); the round with the median ratio is reported
+ * (medianRound). One run was not a measure: on this shared machine a side's figure moved by a
  * quarter between runs minutes apart. Then one run of BullMQ on the machine's Redis.
  */
 export async function benchPeers(url: string, mgmt: ManagementClient, compiled: CompiledTopology, port: number, opts: PeerOptions): Promise<PeersResult> {
   let redisPort = 6391;
   while (await portAnswers(redisPort)) redisPort++;
   const redis = await startPrivateRedis(redisPort);
-  const rounds: PeerRound[] = [];
+  let all: Array<Pair & { warrenRun: PeerRun; bullmqRun: PeerRun; order?: Order }>;
   try {
     const warrenSide = await startWarrenPeer(url, mgmt, compiled, port, opts);
     try {
       const bullmqSide = await startBullmqPeer(redisPort, opts);
       try {
-        for (let i = 0; i < opts.rounds; i++) {
-          const order = i % 2 === 0 ? 'warren-first' : 'bullmq-first';
-          const first = await (order === 'warren-first' ? warrenSide : bullmqSide).run(opts.count);
-          const second = await (order === 'warren-first' ? bullmqSide : warrenSide).run(opts.count);
-          const [w, b] = order === 'warren-first' ? [first, second] : [second, first];
-          rounds.push({ order, warren: w, bullmq: b, ratio: w.e2ePerSecond / b.e2ePerSecond });
-        }
+        // Each round carries both sides' whole runs beside the two rates it is judged by.
+        all = await runRounds(
+          opts.rounds,
+          async (order) => {
+            let bullmqRun: PeerRun | undefined;
+            let warrenRun: PeerRun | undefined;
+            const pair = await inOrder(
+              order,
+              async () => {
+                bullmqRun = await bullmqSide.run(opts.count);
+                return bullmqRun.e2ePerSecond;
+              },
+              async () => {
+                warrenRun = await warrenSide.run(opts.count);
+                return warrenRun.e2ePerSecond;
+              },
+            );
+            return { ...pair, warrenRun: warrenRun as PeerRun, bullmqRun: bullmqRun as PeerRun };
+          },
+          true,
+        );
       } finally {
         await bullmqSide.stop();
       }
@@ -274,7 +290,15 @@ export async function benchPeers(url: string, mgmt: ManagementClient, compiled: 
   } finally {
     await redis.stop();
   }
-  const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[Math.floor(rounds.length / 2)] as PeerRound;
+  const rounds = all.map(
+    (r): PeerRound => ({
+      order: r.order === 'warren-first' ? 'warren-first' : 'bullmq-first',
+      warren: r.warrenRun,
+      bullmq: r.bullmqRun,
+      ratio: r.warren / r.raw,
+    }),
+  );
+  const median = medianRound(all);
   let bullmqMachine: PeerRun | { skipped: string } = { skipped: 'no Redis on 127.0.0.1:6379' };
   if (await portAnswers(6379)) {
     const machine = await startBullmqPeer(6379, opts);
@@ -284,5 +308,5 @@ export async function benchPeers(url: string, mgmt: ManagementClient, compiled: 
       await machine.stop();
     }
   }
-  return { options: opts, warren: median.warren, bullmqDurable: median.bullmq, rounds, bullmqMachine };
+  return { options: opts, warren: median.warrenRun, bullmqDurable: median.bullmqRun, rounds, bullmqMachine };
 }
