@@ -81,17 +81,18 @@ export async function startWarrenPeer(url: string, mgmt: ManagementClient, compi
   const base = `http://127.0.0.1:${port}`;
   const api = startApi(url, port);
   const workers = startWorkers(url, 2, opts.concurrency, { DEMO_DELAY_MS: '0' });
+  const stopServices = () => Promise.all([api.stop(), workers.stop()]);
   const { createProducer } = (await warren()).producer;
   const producer = await createProducer({ urls: [url], topology: compiled, maxInFlight: opts.window, publishTimeoutMs: 10_000, logger: silent }).catch(
     async (err: unknown) => {
-      await Promise.all([api.stop(), workers.stop()]);
+      await stopServices();
       throw err;
     },
   );
   const data = jobData();
   const stop = async () => {
     await producer.close().catch(() => undefined);
-    await Promise.all([api.stop(), workers.stop()]);
+    await stopServices();
     await purge(url, 'processing.requests').catch(() => undefined);
     await purge(url, 'processing.results').catch(() => undefined);
   };
