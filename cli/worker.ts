@@ -48,7 +48,8 @@ Options:
   --replicas N      worker processes (default 1). N > 1 starts a supervisor that runs N child
                     processes and restarts one that dies (with backoff); N = 1 runs the worker
                     in this process (let your process manager restart it).
-  --concurrency C   messages in flight per process (prefetch); overrides WORKER_CONCURRENCY.
+  --concurrency C   handlers running at once per process (prefetch: four times that);
+                    overrides WORKER_CONCURRENCY.
 
 Environment:
   AMQP_URL                   broker URL, or a comma-separated list for a cluster

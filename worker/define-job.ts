@@ -17,8 +17,14 @@ export interface JobOptions<TData = unknown, TResult = unknown> {
   schema?: StandardSchemaV1<unknown, TData>;
   /** A handler running longer fails with TimeoutError (retried); default: the worker's. */
   timeoutMs?: number;
-  /** Handlers of this job running at once per process (its prefetch is twice that); default: the worker's. */
+  /** Handlers of this job running at once per process (its prefetch is four times that); default: the worker's. */
   concurrency?: number;
+  /**
+   * Messages of this job a process holds at once (the AMQP prefetch), at least `concurrency`;
+   * default: the worker's, else four times the concurrency. Lower it for slow handlers and many
+   * replicas, so that one replica does not hold messages another could be running.
+   */
+  prefetch?: number;
   envelope?: JobEnvelope;
 }
 
@@ -44,6 +50,10 @@ export function defineJob<TData = unknown, TResult = unknown>(options: JobOption
   }
   positiveInt('timeoutMs', options.timeoutMs, 86_400_000);
   positiveInt('concurrency', options.concurrency, 10_000);
+  positiveInt('prefetch', options.prefetch, 65_535);
+  if (options.prefetch !== undefined && options.concurrency !== undefined && options.prefetch < options.concurrency) {
+    throw new ConfigError('prefetch', `expected at least the job's concurrency, ${options.concurrency} (got ${options.prefetch}), for job "${options.queue}"`);
+  }
   const envelope = options.envelope ?? 'warren';
   if (envelope !== 'warren' && envelope !== 'raw') throw new ConfigError('envelope', `expected "warren" or "raw" (got ${JSON.stringify(envelope)})`);
   return Object.freeze({ ...options, envelope, [JOB]: true as const });

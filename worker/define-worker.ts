@@ -4,6 +4,7 @@ import { DEFAULT_REQUESTS_QUEUE, jobFor } from '../topology/index.ts';
 import { decoderFor } from './decode.ts';
 import type { JobDefinition } from './define-job.ts';
 import type { Handler } from './handler.ts';
+import { HANDLER_PREFETCH_FACTOR } from './handler-slots.ts';
 import { DEFAULT_RESULT_BATCH } from './result-batcher.ts';
 import { type ResultTarget, resolveJobRoutes, resolveWorkerRoutes } from './routes.ts';
 import { Worker, type WorkerJob } from './worker.ts';
@@ -25,8 +26,13 @@ export interface WorkerOptions<TData = unknown, TResult = unknown> {
   /** With `handler`: where results go; default the binding of processing.results. `false`: the jobs produce no
    * result message (fire-and-forget work), and a message is acked once its handler returned. */
   results?: ResultTarget | false;
-  /** Handlers running at once per job in this process (prefetch: twice that), unless the job sets its own; default 4. */
+  /** Handlers running at once per job in this process (prefetch: four times that), unless the job sets its own; default 4. */
   concurrency?: number;
+  /**
+   * Messages a job holds at once in this process (the AMQP prefetch), unless the job sets its
+   * own; at least the job's concurrency; default four times it (HANDLER_PREFETCH_FACTOR).
+   */
+  prefetch?: number;
   /** A handler running longer fails with TimeoutError (retried), unless the job sets its own; default 30000. */
   timeoutMs?: number;
   /** How long stop() lets in-flight handlers finish before requeueing them; default 10000. */
@@ -71,7 +77,8 @@ export function defineWorker<TData = unknown, TResult = unknown>(options: Worker
   }
   const concurrency = int('concurrency', options.concurrency, 4, 1, 10_000);
   const timeoutMs = int('timeoutMs', options.timeoutMs, 30_000, 1, 86_400_000);
-  const jobs = options.jobs ? jobsOf(options.jobs, options.topology, concurrency, timeoutMs) : [singleJob(options, concurrency, timeoutMs)];
+  const prefetch = options.prefetch === undefined ? undefined : int('prefetch', options.prefetch, 0, 1, 65_535);
+  const jobs = options.jobs ? jobsOf(options.jobs, options.topology, concurrency, timeoutMs, prefetch) : [singleJob(options, concurrency, timeoutMs, prefetch)];
   const settings: WorkerSettings = {
     jobs,
     urls: [...options.urls],
@@ -85,13 +92,14 @@ export function defineWorker<TData = unknown, TResult = unknown>(options: Worker
   return new Worker(Object.freeze(settings));
 }
 
-function jobsOf(defs: readonly JobDefinition[], topology: CompiledTopology, concurrency: number, timeoutMs: number): WorkerJob[] {
+function jobsOf(defs: readonly JobDefinition[], topology: CompiledTopology, concurrency: number, timeoutMs: number, prefetch: number | undefined): WorkerJob[] {
   if (defs.length === 0) throw new ConfigError('jobs', 'expected at least one job (defineJob)');
   const seen = new Set<string>();
   return defs.map((def) => {
     const job = jobFor(topology, def.queue);
     if (seen.has(job.queue)) throw new ConfigError('jobs', `queue "${job.queue}" has two handlers; one process runs one handler per job`);
     seen.add(job.queue);
+    const jobConcurrency = def.concurrency ?? concurrency;
     return {
       name: job.name,
       routes: resolveJobRoutes(topology, job),
@@ -99,13 +107,14 @@ function jobsOf(defs: readonly JobDefinition[], topology: CompiledTopology, conc
       // checks it, the cast is where it is taken.
       handler: def.handler as Handler,
       decode: decoderFor(def.envelope, def.schema),
-      concurrency: def.concurrency ?? concurrency,
+      concurrency: jobConcurrency,
+      prefetch: prefetchFor(job.name, jobConcurrency, def.prefetch ?? prefetch),
       timeoutMs: def.timeoutMs ?? timeoutMs,
     };
   });
 }
 
-function singleJob<TData, TResult>(options: WorkerOptions<TData, TResult>, concurrency: number, timeoutMs: number): WorkerJob {
+function singleJob<TData, TResult>(options: WorkerOptions<TData, TResult>, concurrency: number, timeoutMs: number, prefetch: number | undefined): WorkerJob {
   if (typeof options.handler !== 'function') throw new ConfigError('handler', 'expected a handler function, or jobs (defineJob)');
   const queue = options.queue ?? DEFAULT_REQUESTS_QUEUE;
   return {
@@ -114,8 +123,16 @@ function singleJob<TData, TResult>(options: WorkerOptions<TData, TResult>, concu
     handler: options.handler as Handler,
     decode: decoderFor('warren', undefined),
     concurrency,
+    prefetch: prefetchFor(queue, concurrency, prefetch),
     timeoutMs,
   };
+}
+
+/** The prefetch given, at least the concurrency, else HANDLER_PREFETCH_FACTOR times the concurrency. */
+function prefetchFor(job: string, concurrency: number, prefetch: number | undefined): number {
+  if (prefetch === undefined) return concurrency * HANDLER_PREFETCH_FACTOR;
+  if (prefetch < concurrency) throw new ConfigError('prefetch', `expected at least the concurrency of job "${job}", ${concurrency} (got ${prefetch})`);
+  return prefetch;
 }
 
 function int(name: string, value: number | undefined, def: number, min: number, max: number): number {

@@ -4,6 +4,13 @@
  * delivery until the broker confirms what replaces it (its result, retry copy or dead letter), and
  * with prefetch equal to concurrency the handlers stood idle through every confirm. Messages
  * delivered while every slot is taken wait here, in delivery order.
+ *
+ * Why four: results that finish together share one results message, and one is awaiting its
+ * confirm at a time (worker/result-batcher.ts), so a finished message can hold its delivery for
+ * two confirms (the one in flight, then its own) while the handlers run the next ones. With twice
+ * the concurrency, under load the deliveries ran out while results waited, and a backlog built in
+ * the queue (bench/README.md, "Prefetch"): four times gave 4-14% more jobs to stored results in
+ * paired rounds on this machine, eight times no more than four.
  */
 export class HandlerSlots {
   private running = 0;
@@ -57,4 +64,4 @@ export class HandlerSlots {
 }
 
 /** A job's prefetch, as a multiple of its concurrency (see HandlerSlots). */
-export const HANDLER_PREFETCH_FACTOR = 2;
+export const HANDLER_PREFETCH_FACTOR = 4;

@@ -7,7 +7,7 @@ import { checkTopology, type TopologyNeeds } from './check-topology.ts';
 import type { Decoder } from './decode.ts';
 import type { WorkerSettings } from './define-worker.ts';
 import { type Handler, HandlerAbandonedError } from './handler.ts';
-import { HANDLER_PREFETCH_FACTOR, HandlerSlots } from './handler-slots.ts';
+import { HandlerSlots } from './handler-slots.ts';
 import { WorkerMetrics } from './metrics.ts';
 import { OverdueHandlers } from './overdue.ts';
 import { type DeliveryContext, type Outcome, processDelivery } from './process-delivery.ts';
@@ -40,8 +40,10 @@ export interface WorkerJob {
   routes: WorkerRoutes;
   handler: Handler;
   decode: Decoder;
-  /** Handlers of this job running at once; its prefetch is HANDLER_PREFETCH_FACTOR times it (worker/handler-slots.ts). */
+  /** Handlers of this job running at once (worker/handler-slots.ts). */
   concurrency: number;
+  /** Messages of this job held at once (AMQP prefetch): at least the concurrency; by default HANDLER_PREFETCH_FACTOR times it. */
+  prefetch: number;
   timeoutMs: number;
 }
 
@@ -112,7 +114,7 @@ export class Worker {
     if (this.started) throw new Error('worker already started');
     this.started = true;
     const s = this.settings;
-    const jobs = s.jobs.map((j) => ({ job: j.name, queue: j.routes.queue, concurrency: j.concurrency, timeoutMs: j.timeoutMs }));
+    const jobs = s.jobs.map((j) => ({ job: j.name, queue: j.routes.queue, concurrency: j.concurrency, prefetch: j.prefetch, timeoutMs: j.timeoutMs }));
     this.log.info({ brokers: s.urls.map(redactUrl), jobs }, 'worker starting');
     // Acks and results on one connection: without TCP_NODELAY a results message waits behind the
     // acks for the broker's delayed ACK (core/broker.ts).
@@ -169,7 +171,7 @@ export class Worker {
     const consumer = new Consumer({
       connection: manager,
       queue: job.routes.queue,
-      prefetch: job.concurrency * HANDLER_PREFETCH_FACTOR,
+      prefetch: job.prefetch,
       logger: this.settings.logger,
       onDelivery: (d) => {
         inFlight += 1;

@@ -2,18 +2,20 @@ import type { ConfirmChannel } from 'amqplib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_REQUESTS_QUEUE, DEFAULT_RESULTS_QUEUE, loadCompiledTopology, routesFor } from '../../topology/index.ts';
+import { HANDLER_PREFETCH_FACTOR } from '../../worker/handler-slots.ts';
 import type { Handler, Worker } from '../../worker/index.ts';
 import { unbatched, waitFor, within } from '../helpers/broker.ts';
 import { startWorkerInVhost, type WorkerInVhost } from '../helpers/worker-vhost.ts';
 
-// A job's concurrency bounds its handlers; its prefetch is twice that, so the next messages are
+// A job's concurrency bounds its handlers; its prefetch is HANDLER_PREFETCH_FACTOR times that, so the next messages are
 // already delivered while earlier ones wait for their results' confirms. A stop requeues the
 // messages still waiting for a handler at once, and lets the running ones finish.
 const compiled = loadCompiledTopology(new URL('../fixtures/worker-topology.yaml', import.meta.url).pathname);
 const requests = routesFor(compiled, DEFAULT_REQUESTS_QUEUE);
 const publishRoute = requests.publish ?? { exchange: '', routingKey: '' };
 const CONCURRENCY = 3;
-const MESSAGES = 4 * CONCURRENCY;
+const PREFETCH = HANDLER_PREFETCH_FACTOR * CONCURRENCY;
+const MESSAGES = PREFETCH + 2 * CONCURRENCY;
 
 let ctx: WorkerInVhost;
 let ch: ConfirmChannel;
@@ -50,15 +52,15 @@ test.after(async () => {
 
 const ready = async (queue: string) => (await ch.checkQueue(queue)).messageCount;
 
-test('twice the concurrency delivered, the concurrency running; a stop requeues the waiting ones at once and finishes the rest', async () => {
+test('the prefetch delivered, the concurrency running; a stop requeues the waiting ones at once and finishes the rest', async () => {
   for (let i = 0; i < MESSAGES; i++) {
     const id = `slot-${i}`;
     ch.publish(publishRoute.exchange, publishRoute.routingKey, Buffer.from(JSON.stringify({ requestId: id, data: i })), { persistent: true, messageId: id });
   }
   await ch.waitForConfirms();
-  // The broker keeps what the prefetch does not take: MESSAGES - 2 x CONCURRENCY.
+  // The broker keeps what the prefetch does not take: MESSAGES - PREFETCH.
   await waitFor('the prefetch filled', async () =>
-    worker.inFlightCount === 2 * CONCURRENCY && (await ready(DEFAULT_REQUESTS_QUEUE)) === MESSAGES - 2 * CONCURRENCY ? true : undefined,
+    worker.inFlightCount === PREFETCH && (await ready(DEFAULT_REQUESTS_QUEUE)) === MESSAGES - PREFETCH ? true : undefined,
   );
   assert.is(running, CONCURRENCY, 'handlers running: the concurrency');
   assert.is(started.length, CONCURRENCY, 'the other delivered messages wait for a slot');
@@ -70,7 +72,7 @@ test('twice the concurrency delivered, the concurrency running; a stop requeues 
   open();
   const summary = await within(10_000, 'worker stop', stopping);
   assert.is(summary.counts.done, CONCURRENCY);
-  assert.is(summary.counts.requeued, CONCURRENCY, 'the messages that never reached a handler');
+  assert.is(summary.counts.requeued, PREFETCH - CONCURRENCY, 'the messages that never reached a handler');
   assert.is(summary.requeued, 0, 'nothing was left for the deadline');
   assert.is(mostRunning, CONCURRENCY);
   assert.is(started.length, CONCURRENCY, 'no handler started after the stop');
