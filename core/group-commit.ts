@@ -20,7 +20,7 @@ export interface GroupCommitOptions {
  * StoreUnavailableError, and the API answers 503) instead of queueing in memory without end.
  */
 export class GroupCommit<T, R = undefined> {
-  private pending: Array<{ item: T; resolve: (r: R) => void; reject: (err: unknown) => void }> = [];
+  private pending: Array<{ item: T; sink: Settle<R>; index: number }> = [];
   private flushing = false;
 
   private readonly maxBatch: number;
@@ -46,7 +46,26 @@ export class GroupCommit<T, R = undefined> {
       return Promise.reject(this.behind(this.pending.length));
     }
     return new Promise<R>((resolve, reject) => {
-      this.pending.push({ item, resolve, reject });
+      this.pending.push({ item, sink: { done: (_index, result) => resolve(result), fail: reject }, index: 0 });
+      if (!this.flushing) void this.drain();
+    });
+  }
+
+  /**
+   * Several items for the next flushes, in order (they may span two when past maxBatch): one
+   * promise for them all, settled with each item's result once the last is written, or rejected
+   * with the first failed flush's error. Refused at once, whole, when they would take the waiting
+   * list past maxPending. For a caller that has many items at once (a results message): no
+   * promise or closure per item.
+   */
+  addAll(items: readonly T[]): Promise<R[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    if (this.pending.length + items.length > this.maxPending) {
+      return Promise.reject(this.behind(this.pending.length));
+    }
+    return new Promise<R[]>((resolve, reject) => {
+      const sink = new Sink<R>(items.length, resolve, reject);
+      for (let i = 0; i < items.length; i++) this.pending.push({ item: items[i] as T, sink, index: i });
       if (!this.flushing) void this.drain();
     });
   }
@@ -59,11 +78,48 @@ export class GroupCommit<T, R = undefined> {
       const batch = this.pending.splice(0, this.maxBatch);
       try {
         const results = await this.flush(batch.map((b) => b.item));
-        for (const [i, b] of batch.entries()) b.resolve(results[i] as R);
+        for (const [i, b] of batch.entries()) b.sink.done(b.index, results[i] as R);
       } catch (err) {
-        for (const b of batch) b.reject(err);
+        for (const b of batch) b.sink.fail(err);
       }
     }
     this.flushing = false;
+  }
+}
+
+/** Where an item's result goes: a lone caller's promise, or its share of addAll's. */
+interface Settle<R> {
+  done(index: number, result: R): void;
+  fail(err: unknown): void;
+}
+
+/** One addAll caller's items: their results gathered in order, settled once. */
+class Sink<R> implements Settle<R> {
+  private readonly results: R[];
+  private left: number;
+  private settled = false;
+
+  constructor(
+    count: number,
+    private readonly resolve: (results: R[]) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {
+    this.results = new Array<R>(count);
+    this.left = count;
+  }
+
+  done(index: number, result: R): void {
+    this.results[index] = result;
+    this.left -= 1;
+    if (this.left === 0 && !this.settled) {
+      this.settled = true;
+      this.resolve(this.results);
+    }
+  }
+
+  fail(err: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.reject(err);
   }
 }

@@ -12,7 +12,7 @@ import {
 } from '../../core/index.ts';
 import { deadLetterFacts } from '../dead-letters/dead-letter.ts';
 import type { ApiMetrics } from '../metrics.ts';
-import type { DeadInfo, ResultStore } from '../store/result-store.ts';
+import type { DeadInfo, ResultInput, ResultStore } from '../store/result-store.ts';
 import { decodeDeadEvent } from './dead-event.ts';
 
 /**
@@ -21,43 +21,46 @@ import { decodeDeadEvent } from './dead-event.ts';
  */
 export function createResultHandler(store: ResultStore, logger: Logger, metrics?: ApiMetrics): (msg: ConsumeMessage) => Promise<void> {
   const log = logger.child({ component: 'results' });
-  const storeOne = async (requestId: string, decoded: ResultMessage | undefined, messageId: unknown): Promise<void> => {
-    if (!decoded) {
-      // Marking it dead keeps the promise that every accepted request ends done or dead.
-      await store.recordDead(requestId, { reason: 'malformed', code: 'MALFORMED_RESULT', message: 'the result message is not a valid result' });
-      log.warn({ requestId }, 'malformed result; request marked dead');
-      return;
-    }
-    const attempts = Number.isFinite(decoded.attempts) && decoded.attempts > 0 ? Math.trunc(decoded.attempts) : undefined;
-    try {
-      const stored = await store.recordResult({ requestId, result: decoded.result, attempts });
-      if (stored) metrics?.outcomeStored('done', decoded.acceptedAt);
-      log.info({ requestId, messageId, attempt: attempts, duplicate: !stored }, stored ? 'result stored' : 'duplicate result ignored');
-    } catch (err) {
-      if (!isPermanent(err)) throw err;
+  /** After the store answered for one result: its metric and log line, or its dead mark when the store refused it. */
+  const settled = async (item: ResultMessage, outcome: boolean | Error, messageId: unknown): Promise<void> => {
+    const requestId = item.requestId;
+    if (outcome instanceof Error) {
+      if (!isPermanent(outcome)) throw outcome;
       await store.recordDead(requestId, { reason: 'malformed', code: 'RESULT_NOT_STORABLE', message: 'the store refused the result value' });
       // Only the code: a data error's detail can quote the result, and bodies stay out of logs.
-      log.warn({ requestId, code: errorCode(err) }, 'result not storable; request marked dead');
+      log.warn({ requestId, code: errorCode(outcome) }, 'result not storable; request marked dead');
+      return;
+    }
+    if (outcome) metrics?.outcomeStored('done', item.acceptedAt);
+    if (log.isLevelEnabled('info')) {
+      log.info({ requestId, messageId, attempt: attemptsOf(item), duplicate: !outcome }, outcome ? 'result stored' : 'duplicate result ignored');
     }
   };
   return async (msg) => {
+    const messageId = msg.properties.messageId;
     if (msg.properties.contentType === RESULTS_BATCH_CONTENT_TYPE) {
       const items = decodeResults(msg.content);
       if (!items) {
-        log.warn({ deliveryTag: msg.fields.deliveryTag, messageId: msg.properties.messageId }, 'results batch is not a JSON array; nothing to store');
+        log.warn({ deliveryTag: msg.fields.deliveryTag, messageId }, 'results batch is not a JSON array; nothing to store');
         return;
       }
-      // All of them stored (the store commits them together) before the one ack; a failure
-      // requeues the batch, and the results already stored come back as duplicates, ignored.
-      const stored = await Promise.allSettled(
-        items.map((item) => {
-          if (item?.requestId) return storeOne(item.requestId, item, msg.properties.messageId);
-          log.warn({ deliveryTag: msg.fields.deliveryTag }, 'result without a requestId in a batch; nothing to store');
-          return Promise.resolve();
-        }),
-      );
-      const failed = stored.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-      if (failed) throw failed.reason;
+      const results: ResultMessage[] = [];
+      for (const item of items) {
+        if (item?.requestId) results.push(item);
+        else log.warn({ deliveryTag: msg.fields.deliveryTag }, 'result without a requestId in a batch; nothing to store');
+      }
+      // All of them in one store call (the store commits them together) before the one ack; a
+      // failure requeues the batch, and the results already stored come back as duplicates, ignored.
+      const outcomes = await store.recordResults(results.map(inputOf));
+      let unavailable: Error | undefined;
+      for (const [i, item] of results.entries()) {
+        try {
+          await settled(item, outcomes[i] ?? new Error('the store gave no outcome for this result'), messageId);
+        } catch (err) {
+          unavailable ??= err instanceof Error ? err : new Error(String(err));
+        }
+      }
+      if (unavailable) throw unavailable;
       return;
     }
     const decoded = decodeResult(msg.content);
@@ -66,8 +69,30 @@ export function createResultHandler(store: ResultStore, logger: Logger, metrics?
       log.warn({ deliveryTag: msg.fields.deliveryTag }, 'result without a requestId; nothing to store');
       return;
     }
-    await storeOne(requestId, decoded, msg.properties.messageId);
+    if (!decoded) {
+      // Marking it dead keeps the promise that every accepted request ends done or dead.
+      await store.recordDead(requestId, { reason: 'malformed', code: 'MALFORMED_RESULT', message: 'the result message is not a valid result' });
+      log.warn({ requestId }, 'malformed result; request marked dead');
+      return;
+    }
+    let outcome: boolean | Error;
+    try {
+      outcome = await store.recordResult(inputOf(decoded));
+    } catch (err) {
+      if (!isPermanent(err)) throw err;
+      outcome = err as Error;
+    }
+    await settled(decoded, outcome, messageId);
   };
+}
+
+/** A result's attempts when it gives a usable count. */
+function attemptsOf(item: ResultMessage): number | undefined {
+  return Number.isFinite(item.attempts) && item.attempts > 0 ? Math.trunc(item.attempts) : undefined;
+}
+
+function inputOf(item: ResultMessage): ResultInput {
+  return { requestId: item.requestId, result: item.result, attempts: attemptsOf(item) };
 }
 
 /** `deliveryLimits`: each quorum queue's x-delivery-limit, from the topology. */

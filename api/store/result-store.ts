@@ -127,6 +127,13 @@ export interface ResultStore {
   forgetQueued(requestId: string): Promise<void>;
   /** Records a result: done, final. Returns false when the request was already done. */
   recordResult(input: ResultInput): Promise<boolean>;
+  /**
+   * Records several results (a results message's) as recordResult does each, in one call: per
+   * input, true when it made its request done, false when the request was done already, or the
+   * error that input alone met (a PermanentError for a value the store refuses). Rejects, for
+   * all of them, when the store could not write them (StoreUnavailableError).
+   */
+  recordResults(inputs: readonly ResultInput[]): Promise<Array<boolean | Error>>;
   /** Records a dead letter unless the request is done. Returns false when it was done. */
   recordDead(requestId: string, info: DeadInfo): Promise<boolean>;
   /** dead -> queued (a replay). Returns false when the request is not dead. */

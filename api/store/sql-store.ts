@@ -76,7 +76,7 @@ export class SqlResultStore implements ResultStore {
       `INSERT INTO requests (request_id, status) SELECT id, 'queued' FROM unnest($1::text[]) AS t(id) GROUP BY id ORDER BY id ON CONFLICT (request_id) DO NOTHING`,
     );
     this.forgets = byIds(`DELETE FROM requests WHERE request_id = ANY($1::text[]) AND status = 'queued'`);
-    this.results = new GroupCommit((inputs) => this.recordResults(inputs), STORE_BATCHES);
+    this.results = new GroupCommit((inputs) => this.writeResults(inputs), STORE_BATCHES);
   }
 
   /**
@@ -85,7 +85,7 @@ export class SqlResultStore implements ResultStore {
    * statement: the batch is then written one result at a time, so only that result fails, and the
    * others in its batch are not marked dead with it.
    */
-  private async recordResults(inputs: ResultInput[]): Promise<Array<boolean | Error>> {
+  private async writeResults(inputs: ResultInput[]): Promise<Array<boolean | Error>> {
     try {
       return await this.upsertResults(inputs);
     } catch (err) {
@@ -156,6 +156,11 @@ export class SqlResultStore implements ResultStore {
       if (outcome instanceof Error) throw outcome;
       return outcome;
     });
+  }
+
+  async recordResults(inputs: readonly ResultInput[]): Promise<Array<boolean | Error>> {
+    const outcomes = await this.run(() => this.results.addAll(inputs));
+    return outcomes.map((o) => (o instanceof Error ? storeError(o) : o));
   }
 
   async recordDead(requestId: string, info: DeadInfo): Promise<boolean> {
@@ -288,12 +293,17 @@ export class SqlResultStore implements ResultStore {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof StoreUnavailableError) throw err;
-      const state = sqlStateOf(err);
-      if (state?.startsWith('22')) throw new PermanentError('the store refused the data', { cause: err, code: 'STORE_DATA_REJECTED' });
-      throw new StoreUnavailableError('the store did not complete the operation', { cause: err });
+      throw storeError(err);
     }
   }
+}
+
+/** What the store's callers see of a failure: a data exception is permanent, the rest the store being unavailable. */
+function storeError(err: unknown): Error {
+  if (err instanceof StoreUnavailableError) return err;
+  const state = sqlStateOf(err);
+  if (state?.startsWith('22')) return new PermanentError('the store refused the data', { cause: err, code: 'STORE_DATA_REJECTED' });
+  return new StoreUnavailableError('the store did not complete the operation', { cause: err });
 }
 
 function toJson(value: unknown): string | null {

@@ -161,4 +161,44 @@ test('after the pending list drains, a new caller starts a new flush (the commit
   assert.is(await b, 'b!');
 });
 
+test("addAll: one caller's items share the flushes with the others', in order, across maxBatch; one promise gets every result", async () => {
+  const { gc, flushes } = setup(3);
+  const lone = gc.add('a');
+  const many = settled(gc.addAll(['b', 'c', 'd', 'e']));
+  await turn();
+  assert.equal(flushes[0]?.items, ['a', 'b', 'c']);
+  flushes[0]?.finish(['a1', 'b1', 'c1']);
+  await turn();
+  assert.is(many.done, false, 'not settled while d and e are still being written');
+  assert.equal(flushes[1]?.items, ['d', 'e']);
+  flushes[1]?.finish(['d1', 'e1']);
+  await turn();
+  assert.is(await lone, 'a1');
+  assert.equal(many.value, ['b1', 'c1', 'd1', 'e1']);
+  assert.equal(await gc.addAll([]), []);
+});
+
+test('addAll: a failed flush rejects the caller once, even when its other items were written', async () => {
+  const { gc, flushes } = setup(2);
+  const many = settled(gc.addAll(['a', 'b', 'c']));
+  await turn();
+  flushes[0]?.finish();
+  await turn();
+  const boom = new Error('connection lost');
+  flushes[1]?.fail(boom);
+  await turn();
+  assert.is(many.error, boom);
+});
+
+test('addAll past maxPending is refused whole, at once; nothing of it waits', async () => {
+  const gc = new GroupCommit<string, string>(() => new Promise<string[]>(() => undefined), { maxPending: 3, behind: (n) => new Error(`behind ${n}`) });
+  void gc.add('a');
+  await turn();
+  void gc.addAll(['b', 'c']);
+  const refused = settled(gc.addAll(['d', 'e']));
+  await turn();
+  assert.is((refused.error as Error | undefined)?.message, 'behind 2');
+  assert.is(gc.waiting, 2, 'only b and c wait; a is being flushed');
+});
+
 test.run();
