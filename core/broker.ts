@@ -1,4 +1,5 @@
 import amqp, { type AmqpConnectionManager } from 'amqp-connection-manager';
+import { coalesceWrites } from './coalesce-writes.ts';
 import type { Logger } from './logger.ts';
 import { redactUrl } from './logger.ts';
 import { type Registry, reconnectCounter } from './metrics.ts';
@@ -15,12 +16,12 @@ export interface BrokerOptions {
   connectTimeoutMs?: number;
   reconnectSeconds?: number;
   /**
-   * TCP_NODELAY (Nagle's algorithm off). For a connection that acks and publishes: acks get no
-   * reply, so the broker delays its TCP ACK (~40 ms), and Nagle holds a publish written behind
-   * them until it comes; a worker's results message waited ~45 ms for its confirm instead of a few
-   * (measured in the peers bench). A connection that only publishes gets its ACKs with the confirms
-   * and keeps Nagle, which coalesces its publishes (enqueue 0.92-0.97 of raw with it off, 1.04-1.11
-   * with it on, bench/enqueue-only.ts). Default false.
+   * TCP_NODELAY (Nagle's algorithm off). Default true. With Nagle, a publish written behind acks
+   * (which get no reply) waited for the broker's delayed TCP ACK (~40 ms): a worker's results
+   * message waited ~45 ms for its confirm instead of a few (measured in the peers bench). Nagle
+   * did coalesce a producer's publishes (enqueue 0.92-0.97 of raw with it off, 1.04-1.11 with it
+   * on); the frames of one event-loop turn now leave in one write instead (coalesceWrites), so no
+   * connection needs it.
    */
   noDelay?: boolean;
   /** Counts reconnects as `warren_broker_reconnects_total{connection}` in this registry. */
@@ -43,13 +44,14 @@ export function connectBroker(options: BrokerOptions): AmqpConnectionManager {
     connectionOptions: {
       clientProperties: { connection_name: options.connectionName },
       timeout: options.connectTimeoutMs ?? 5000,
-      noDelay: options.noDelay ?? false,
+      noDelay: options.noDelay ?? true,
     },
   });
   let everConnected = false;
   let lastFailure = '';
   const reconnects = options.metrics ? reconnectCounter(options.metrics).labels(options.connectionName.replace(/ pid \d+$/, '')) : undefined;
-  conn.on('connect', ({ url }) => {
+  conn.on('connect', ({ url, connection }) => {
+    if (!coalesceWrites(connection)) log.debug('connection socket not found; frames are written one by one');
     log.info(
       { broker: redactUrl(String(typeof url === 'string' ? url : (url as { hostname?: string }).hostname)) },
       everConnected ? 'broker reconnected' : 'broker connected',

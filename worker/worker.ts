@@ -116,14 +116,11 @@ export class Worker {
     const s = this.settings;
     const jobs = s.jobs.map((j) => ({ job: j.name, queue: j.routes.queue, concurrency: j.concurrency, prefetch: j.prefetch, timeoutMs: j.timeoutMs }));
     this.log.info({ brokers: s.urls.map(redactUrl), jobs }, 'worker starting');
-    // Acks and results on one connection: without TCP_NODELAY a results message waits behind the
-    // acks for the broker's delayed ACK (core/broker.ts).
     const manager = connectBroker({
       urls: s.urls,
       logger: s.logger,
       connectionName: s.connectionName ?? defaultConnectionName(),
       metrics: s.metrics,
-      noDelay: true,
     });
     this.manager = manager;
     try {
