@@ -9,8 +9,8 @@
  * confirm at a time (worker/result-batcher.ts), so a finished message can hold its delivery for
  * two confirms (the one in flight, then its own) while the handlers run the next ones. With twice
  * the concurrency, under load the deliveries ran out while results waited, and a backlog built in
- * the queue (bench/README.md, "Prefetch"): four times gave 4-14% more jobs to stored results in
- * paired rounds on this machine, eight times no more than four.
+ * the queue (bench/README.md, "Then four times"): four times gave about 9% more jobs to stored
+ * results in paired rounds on this machine, eight times no clear gain over four.
  */
 export class HandlerSlots {
   private running = 0;
