@@ -38,51 +38,44 @@ export function createResultHandler(store: ResultStore, logger: Logger, metrics?
   };
   return async (msg) => {
     const messageId = msg.properties.messageId;
+    const results: ResultMessage[] = [];
     if (msg.properties.contentType === RESULTS_BATCH_CONTENT_TYPE) {
       const items = decodeResults(msg.content);
       if (!items) {
         log.warn({ deliveryTag: msg.fields.deliveryTag, messageId }, 'results batch is not a JSON array; nothing to store');
         return;
       }
-      const results: ResultMessage[] = [];
       for (const item of items) {
         if (item?.requestId) results.push(item);
         else log.warn({ deliveryTag: msg.fields.deliveryTag }, 'result without a requestId in a batch; nothing to store');
       }
-      // All of them in one store call (the store commits them together) before the one ack; a
-      // failure requeues the batch, and the results already stored come back as duplicates, ignored.
-      const outcomes = await store.recordResults(results.map(inputOf));
-      let unavailable: Error | undefined;
-      for (const [i, item] of results.entries()) {
-        try {
-          await settled(item, outcomes[i] ?? new Error('the store gave no outcome for this result'), messageId);
-        } catch (err) {
-          unavailable ??= err instanceof Error ? err : new Error(String(err));
-        }
+    } else {
+      const decoded = decodeResult(msg.content);
+      const requestId = decoded?.requestId ?? requestIdOf(msg);
+      if (!requestId) {
+        log.warn({ deliveryTag: msg.fields.deliveryTag }, 'result without a requestId; nothing to store');
+        return;
       }
-      if (unavailable) throw unavailable;
-      return;
+      if (!decoded) {
+        // Marking it dead keeps the promise that every accepted request ends done or dead.
+        await store.recordDead(requestId, { reason: 'malformed', code: 'MALFORMED_RESULT', message: 'the result message is not a valid result' });
+        log.warn({ requestId }, 'malformed result; request marked dead');
+        return;
+      }
+      results.push(decoded);
     }
-    const decoded = decodeResult(msg.content);
-    const requestId = decoded?.requestId ?? requestIdOf(msg);
-    if (!requestId) {
-      log.warn({ deliveryTag: msg.fields.deliveryTag }, 'result without a requestId; nothing to store');
-      return;
+    // All of them in one store call (the store commits them together) before the one ack; a
+    // failure requeues the message, and the results already stored come back as duplicates, ignored.
+    const outcomes = await store.recordResults(results.map(inputOf));
+    let unavailable: Error | undefined;
+    for (const [i, item] of results.entries()) {
+      try {
+        await settled(item, outcomes[i] ?? new Error('the store gave no outcome for this result'), messageId);
+      } catch (err) {
+        unavailable ??= err instanceof Error ? err : new Error(String(err));
+      }
     }
-    if (!decoded) {
-      // Marking it dead keeps the promise that every accepted request ends done or dead.
-      await store.recordDead(requestId, { reason: 'malformed', code: 'MALFORMED_RESULT', message: 'the result message is not a valid result' });
-      log.warn({ requestId }, 'malformed result; request marked dead');
-      return;
-    }
-    let outcome: boolean | Error;
-    try {
-      outcome = await store.recordResult(inputOf(decoded));
-    } catch (err) {
-      if (!isPermanent(err)) throw err;
-      outcome = err as Error;
-    }
-    await settled(decoded, outcome, messageId);
+    if (unavailable) throw unavailable;
   };
 }
 
