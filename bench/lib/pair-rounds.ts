@@ -7,8 +7,8 @@ export interface Pair {
 /** Which side of a pair runs first: alternated between rounds, so neither always meets the queue the other just filled and purged. */
 export type Order = 'raw-first' | 'warren-first';
 
-/** Runs the two sides of one round in `order`; each resolves with its figure. */
-export async function inOrder(order: Order, raw: () => Promise<number>, warren: () => Promise<number>): Promise<Pair> {
+/** Runs the two sides of one round in `order`; each resolves with its figure (or its whole result, for a caller that keeps it). */
+export async function inOrder<R = number, W = number>(order: Order, raw: () => Promise<R>, warren: () => Promise<W>): Promise<{ raw: R; warren: W }> {
   if (order === 'raw-first') {
     const r = await raw();
     return { raw: r, warren: await warren() };

@@ -265,20 +265,12 @@ export async function benchPeers(url: string, mgmt: ManagementClient, compiled: 
         all = await runRounds(
           opts.rounds,
           async (order) => {
-            let bullmqRun: PeerRun | undefined;
-            let warrenRun: PeerRun | undefined;
-            const pair = await inOrder(
+            const runs = await inOrder(
               order,
-              async () => {
-                bullmqRun = await bullmqSide.run(opts.count);
-                return bullmqRun.e2ePerSecond;
-              },
-              async () => {
-                warrenRun = await warrenSide.run(opts.count);
-                return warrenRun.e2ePerSecond;
-              },
+              () => bullmqSide.run(opts.count),
+              () => warrenSide.run(opts.count),
             );
-            return { ...pair, warrenRun: warrenRun as PeerRun, bullmqRun: bullmqRun as PeerRun };
+            return { raw: runs.raw.e2ePerSecond, warren: runs.warren.e2ePerSecond, warrenRun: runs.warren, bullmqRun: runs.raw };
           },
           true,
         );

@@ -40,23 +40,16 @@ export async function benchHttp(
   const all = await runRounds(
     o.rounds,
     async (order) => {
-      let bare: HttpLoadResult | undefined;
-      let warren: HttpLoadResult | undefined;
-      const pair = await inOrder(
+      const sides = await inOrder(
         order,
-        async () => {
-          bare = await benchBare(url, o.seconds, o.warmupSeconds, o.connections, o.port + 1);
-          return bare.acceptedPerSecond;
-        },
-        async () => {
-          const r = await benchHttpApi(url, o.seconds, o.warmupSeconds, o.connections, o.port, o.apiEnv);
-          apiPeakRssMb = Math.max(apiPeakRssMb, r.apiPeakRssMb);
-          apiLoadPeakRssMb = Math.max(apiLoadPeakRssMb, r.apiLoadPeakRssMb);
-          warren = r.warren;
-          return warren.acceptedPerSecond;
-        },
+        () => benchBare(url, o.seconds, o.warmupSeconds, o.connections, o.port + 1),
+        () => benchHttpApi(url, o.seconds, o.warmupSeconds, o.connections, o.port, o.apiEnv),
       );
-      return { ...pair, bareResult: bare as HttpLoadResult, warrenResult: warren as HttpLoadResult };
+      apiPeakRssMb = Math.max(apiPeakRssMb, sides.warren.apiPeakRssMb);
+      apiLoadPeakRssMb = Math.max(apiLoadPeakRssMb, sides.warren.apiLoadPeakRssMb);
+      const bare = sides.raw;
+      const warren = sides.warren.warren;
+      return { raw: bare.acceptedPerSecond, warren: warren.acceptedPerSecond, bareResult: bare, warrenResult: warren };
     },
     true,
   );
