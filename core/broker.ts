@@ -15,15 +15,6 @@ export interface BrokerOptions {
   /** How long one connection attempt (TCP and the AMQP handshake) may take; default 5000. */
   connectTimeoutMs?: number;
   reconnectSeconds?: number;
-  /**
-   * TCP_NODELAY (Nagle's algorithm off). Default true. With Nagle, a publish written behind acks
-   * (which get no reply) waited for the broker's delayed TCP ACK (~40 ms): a worker's results
-   * message waited ~45 ms for its confirm instead of a few (measured in the peers bench). Nagle
-   * did coalesce a producer's publishes (enqueue 0.92-0.97 of raw with it off, 1.04-1.11 with it
-   * on); the frames of one event-loop turn now leave in one write instead (coalesceWrites), so no
-   * connection needs it.
-   */
-  noDelay?: boolean;
   /** Counts reconnects as `warren_broker_reconnects_total{connection}` in this registry. */
   metrics?: Registry;
 }
@@ -44,7 +35,12 @@ export function connectBroker(options: BrokerOptions): AmqpConnectionManager {
     connectionOptions: {
       clientProperties: { connection_name: options.connectionName },
       timeout: options.connectTimeoutMs ?? 5000,
-      noDelay: options.noDelay ?? true,
+      // TCP_NODELAY (Nagle's algorithm off). With Nagle, a publish written behind acks (which get
+      // no reply) waited for the broker's delayed TCP ACK (~40 ms): a worker's results message
+      // waited ~45 ms for its confirm instead of a few (measured in the peers bench). Nagle did
+      // coalesce a producer's publishes (enqueue 0.92-0.97 of raw without it, 1.04-1.11 with it);
+      // the frames of one event-loop turn now leave in one write instead (coalesceWrites below).
+      noDelay: true,
     },
   });
   let everConnected = false;
