@@ -2,10 +2,14 @@
 // Runs each uvu test file in its own process (isolation: a suite that leaks a handle cannot hang
 // the rest), and prints uvu's totals summed up, then the line CI reads: "N passed, N failed".
 // Files run one at a time (they share one broker and two cores), except those marked
-// `// test-lane: <name>` (the chaos suites, `chaos` and `network`: minutes of mostly waiting, on
-// private brokers of their own; the image and package builds): each named lane runs its files one
-// at a time beside the main lane. A file's output is printed when it ends, so the lanes do not
-// interleave. TEST_LANES=1 runs everything in one lane. The unit files run together in one process
+// `// test-lane: <name>`: each named lane runs its files one at a time beside the main lane. The
+// lanes: `chaos` (the loopback scenarios, then the package build), `network` (the namespaced
+// scenarios, then partition's self-check: both build namespace id p), and `side` (the image
+// build, kill-broker's self-check, and two long main-lane files that share nothing with it but
+// the broker, each in a vhost of its own). Mostly waiting on private brokers, timeouts and podman,
+// they keep the lanes within about a minute of each other (CI's wall time is the longest lane's:
+// 901 s with three lanes, on 2026-12-05). A file's output is printed when it ends, so the lanes
+// do not interleave. TEST_LANES=1 runs everything in one lane. The unit files run together in one process
 // (scripts/uvu-batch.mjs, as uvu's own CLI runs a folder): they start no broker nor timer that
 // outlives them, and a process per file cost ~3 s of start-up each on busy cores (two minutes in
 // CI). TEST_ISOLATE=1 runs them one per process too.

@@ -1,3 +1,4 @@
+// test-lane: side (a long file with nothing shared with the main lane but the broker, in a vhost of its own; see scripts/test.js)
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

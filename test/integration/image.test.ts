@@ -1,4 +1,4 @@
-// test-lane: chaos
+// test-lane: side (beside the chaos lane it shared before: the image build is minutes of podman; see scripts/test.js)
 // test-timeout-ms: 900000
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
