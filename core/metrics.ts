@@ -167,10 +167,43 @@ export function registerQueueGauges(registry: Registry, options: { management: M
 /** What a /metrics endpoint serves: a registry, or a function producing the text (aggregation). */
 export type MetricsSource = Registry | (() => Promise<string>);
 
-/** Express-free handler for GET /metrics (mounted by the API; served alone by workers). */
-export async function writeMetrics(source: MetricsSource, res: ServerResponse): Promise<void> {
+/**
+ * The metric families a scrape asks for with `?name=` (repeatable: `/metrics?name=a&name=b`), or
+ * undefined for a plain scrape of everything. A script or an autoscaler that reads one counter
+ * then costs the process that family's text, not every family's, nor the management API sample
+ * behind the queue gauges (the bench polls `warren_results_stored_total` this way while it runs).
+ */
+export function metricNamesOf(url: string | undefined): string[] | undefined {
+  const query = url?.split('?')[1];
+  if (!query) return undefined;
+  const names = new URLSearchParams(query).getAll('name').filter((n) => n !== '');
+  return names.length > 0 ? [...new Set(names)] : undefined;
+}
+
+/** The exposition text of `source`, or of only the families named (unknown names give nothing). */
+async function exposition(source: MetricsSource, names: readonly string[] | undefined): Promise<string> {
+  if (!names) return typeof source === 'function' ? source() : source.metrics();
+  let blocks: string[];
+  if (typeof source !== 'function') {
+    blocks = await Promise.all(names.filter((n) => source.getSingleMetric(n) !== undefined).map((n) => source.getSingleMetricAsString(n)));
+  } else {
+    // An aggregated text: families are separated by a blank line and open with their # HELP line.
+    const wanted = new Set(names);
+    blocks = (await source())
+      .split('\n\n')
+      .map((b) => b.replace(/\n+$/, ''))
+      .filter((b) => wanted.has(/^# HELP (\S+)/.exec(b)?.[1] ?? ''));
+  }
+  return blocks.length > 0 ? `${blocks.join('\n\n')}\n` : '';
+}
+
+/**
+ * Express-free handler for GET /metrics (mounted by the API; served alone by workers): every
+ * family, or those `names` asks for (metricNamesOf).
+ */
+export async function writeMetrics(source: MetricsSource, res: ServerResponse, names?: readonly string[]): Promise<void> {
   try {
-    const body = typeof source === 'function' ? await source() : await source.metrics();
+    const body = await exposition(source, names);
     res.writeHead(200, { 'content-type': Registry.PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store' });
     res.end(body);
   } catch (err) {
@@ -188,7 +221,7 @@ export async function serveMetrics(options: { source: MetricsSource; port: numbe
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/metrics') {
-      void writeMetrics(options.source, res);
+      void writeMetrics(options.source, res, metricNamesOf(req.url));
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' });

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response, type Router } from 'express';
 import type { StandardSchemaV1 } from '../../core/index.ts';
-import { type Logger, writeMetrics } from '../../core/index.ts';
+import { type Logger, metricNamesOf, writeMetrics } from '../../core/index.ts';
 import type { CompiledJob } from '../../topology/index.ts';
 import { answerFor } from '../errors.ts';
 import type { ApiMetrics } from '../metrics.ts';
@@ -66,8 +66,8 @@ export function createApp(deps: AppDeps, parts: AppParts = appParts(deps)): Expr
     res.status(report.ready ? 200 : 503).json({ status: report.ready ? 'ready' : 'not ready', checks: report.checks });
   });
   if (metrics) {
-    app.get('/metrics', async (_req, res) => {
-      await writeMetrics(metrics.registry, res);
+    app.get('/metrics', async (req, res) => {
+      await writeMetrics(metrics.registry, res, metricNamesOf(req.originalUrl));
     });
   }
   for (const { path, router } of deps.routes ?? []) app.use(path, router);

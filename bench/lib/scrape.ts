@@ -1,6 +1,10 @@
-/** The API's Prometheus text at `base`/metrics. */
-export async function scrapeMetrics(base: string): Promise<string> {
-  const res = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(10_000) });
+/**
+ * The API's Prometheus text at `base`/metrics: every family, or only those in `names` (`?name=`,
+ * a fraction of a full scrape's cost to the API, for polling while a run is timed).
+ */
+export async function scrapeMetrics(base: string, names?: readonly string[]): Promise<string> {
+  const query = names ? `?${names.map((n) => `name=${encodeURIComponent(n)}`).join('&')}` : '';
+  const res = await fetch(`${base}/metrics${query}`, { signal: AbortSignal.timeout(10_000) });
   if (!res.ok) throw new Error(`GET ${base}/metrics answered ${res.status}`);
   return res.text();
 }

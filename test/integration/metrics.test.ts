@@ -113,6 +113,13 @@ test('API and worker count requests, publishes, outcomes and times', async () =>
     500,
   );
   assert.ok((value(a, 'process_resident_memory_bytes') ?? 0) > 0, 'process metrics');
+  // One family on request (what the bench polls while it runs): the same figures, nothing else.
+  const stored = await scrape(`${base}/metrics?name=warren_results_stored_total`);
+  assert.equal(
+    [...stored.matchAll(/^# HELP (\S+)/gm)].map((m) => m[1]),
+    ['warren_results_stored_total'],
+  );
+  assert.is(value(stored, 'warren_results_stored_total', { status: 'done' }), 3);
 
   assert.ok(workerMetrics, 'the worker metrics server listens');
   const port = (workerMetrics.address() as AddressInfo).port;
