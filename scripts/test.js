@@ -5,11 +5,12 @@
 // `// test-lane: <name>`: each named lane runs its files one at a time beside the main lane. The
 // lanes: `chaos` (the loopback scenarios, then the package build), `network` (the namespaced
 // scenarios, then partition's self-check: both build namespace id p), and `side` (the image
-// build, kill-broker's self-check, and two long main-lane files that share nothing with it but
-// the broker, each in a vhost of its own). Mostly waiting on private brokers, timeouts and podman,
-// they keep the lanes within about a minute of each other (CI's wall time is the longest lane's:
-// 901 s with three lanes, on 2026-12-05). A file's output is printed when it ends, so the lanes
-// do not interleave. TEST_LANES=1 runs everything in one lane. The unit files run together in one process
+// build, kill-broker's self-check, and the dead-letter and PGlite-thread files, which share
+// nothing with the main lane but the broker, each in a vhost of its own). The lanes mostly wait
+// on private brokers, timeouts and podman; CI's wall time is the longest lane's. `.ci/run` on a
+// fresh clone with the image built from nothing, 2026-12-05: 940 s with three lanes (chaos, with
+// the image, 901 s), 771 s with these four (side 733, main ~720, chaos 625, network 541). A
+// file's output is printed when it ends, so the lanes do not interleave. TEST_LANES=1 runs everything in one lane. The unit files run together in one process
 // (scripts/uvu-batch.mjs, as uvu's own CLI runs a folder): they start no broker nor timer that
 // outlives them, and a process per file cost ~3 s of start-up each on busy cores (two minutes in
 // CI). TEST_ISOLATE=1 runs them one per process too.
