@@ -10,10 +10,11 @@
 // on private brokers, timeouts and podman; CI's wall time is the longest lane's. `.ci/run` on a
 // fresh clone with the image built from nothing, 2026-12-05: 940 s with three lanes (chaos, with
 // the image, 901 s), 771 s with these four (side 733, main ~720, chaos 625, network 541). A
-// file's output is printed when it ends, so the lanes do not interleave. TEST_LANES=1 runs everything in one lane. The unit files run together in one process
-// (scripts/uvu-batch.mjs, as uvu's own CLI runs a folder): they start no broker nor timer that
-// outlives them, and a process per file cost ~3 s of start-up each on busy cores (two minutes in
-// CI). TEST_ISOLATE=1 runs them one per process too.
+// file's output is printed when it ends, so the lanes do not interleave. TEST_LANES=1 runs
+// everything in one lane. The unit files run together in one process (scripts/uvu-batch.mjs, as
+// uvu's own CLI runs a folder): they start no broker nor timer that outlives them, and a process
+// per file cost ~3 s of start-up each on busy cores (two minutes in CI). TEST_ISOLATE=1 runs them
+// one per process too.
 //
 // The processes the tests start through bin/warren.js (API, workers, CLI commands, the chaos
 // scenarios' systems) run the compiled build, as an installed package does: `npm run build` first

@@ -1,4 +1,4 @@
-// test-lane: side (two minutes of PGlite start-ups; nothing shared with the main lane; see scripts/test.js)
+// test-lane: side (PGlite start-ups, 25-145 s in CI runs; nothing shared with the main lane; see scripts/test.js)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
