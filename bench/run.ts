@@ -12,7 +12,7 @@ import { runServicesFromBuild } from './lib/procs.ts';
 import { benchSizes, DEFAULT_BENCH_DATABASE_URL } from './lib/sizes.ts';
 import { benchConsume, benchEnqueue, benchPublish } from './sections/amqp.ts';
 import { benchOverload, FLAT_MAX_GROWTH_MB, FLAT_MAX_GROWTH_SHARE } from './sections/overload.ts';
-import { benchPeers } from './sections/peers.ts';
+import { benchPeers, type PeerComparison } from './sections/peers.ts';
 import { benchE2e, benchHttp, benchScaling, type HttpComparison } from './sections/services.ts';
 import { benchSustainedStores, type SustainedResult } from './sections/sustained.ts';
 
@@ -169,8 +169,16 @@ try {
   );
   const peers = await section(
     'peers',
-    `${size.peerJobs} jobs of 256 B to stored results, 2 worker processes: producer.enqueue vs BullMQ queue.add on a durable private Redis, ${size.rounds} rounds alternating, then once on the machine's Redis`,
-    () => benchPeers(url, mgmt, compiled, 3960, { count: size.peerJobs, warmup: size.peerWarmupJobs, rounds: size.rounds, window: 256, concurrency: 50 }),
+    `${size.peerJobs} jobs of 256 B to stored results, 2 worker processes: producer.enqueue vs BullMQ queue.add on a durable private Redis, ${size.rounds} rounds alternating, the same with the API on PostgreSQL, then once on the machine's Redis`,
+    () =>
+      benchPeers(
+        url,
+        mgmt,
+        compiled,
+        3960,
+        { count: size.peerJobs, warmup: size.peerWarmupJobs, rounds: size.rounds, window: 256, concurrency: 50 },
+        databaseUrl,
+      ),
   );
   const scaling = await section('scaling', '20 ms handler, concurrency 10, 1/2/4 replicas', () => benchScaling(url, size.scalingPerReplica, [1, 2, 4]));
 
@@ -210,6 +218,8 @@ try {
     bullmqEnqueuePerSecond: peers.bullmqDurable.enqueuePerSecond,
     bullmqE2ePerSecond: peers.bullmqDurable.e2ePerSecond,
     bullmqE2eP99Ms: peers.bullmqDurable.e2eP99Ms ?? null,
+    producerE2ePostgresPerSecond: 'skipped' in peers.postgres ? null : peers.postgres.warren.e2ePerSecond,
+    producerE2ePostgresP99Ms: 'skipped' in peers.postgres ? null : (peers.postgres.warren.e2eP99Ms ?? null),
     apiPeakRssMb: http.apiLoadPeakRssMb,
     overloadOfferedPerSecond: overload.offeredPerSecond,
     overloadAchievedPerSecond: overload.achievedPerSecond,
@@ -275,6 +285,9 @@ try {
     [
       `| producer.enqueue to stored result, jobs/s (p99 ms) | ${f(peers.warren.e2ePerSecond)} (${ms(peers.warren.e2eP99Ms)}) | ${f(peers.bullmqDurable.e2ePerSecond)} (${ms(peers.bullmqDurable.e2eP99Ms)}) (BullMQ, Redis appendfsync everysec) | ${(peers.warren.e2ePerSecond / peers.bullmqDurable.e2ePerSecond).toFixed(2)} | >= 1 | ${mark(peers.warren.e2ePerSecond >= peers.bullmqDurable.e2ePerSecond)} |`,
       `| enqueue jobs/s (window 256) | ${f(peers.warren.enqueuePerSecond)} | ${f(peers.bullmqDurable.enqueuePerSecond)} (BullMQ queue.add, durable Redis) | ${(peers.warren.enqueuePerSecond / peers.bullmqDurable.enqueuePerSecond).toFixed(2)} | | |`,
+      'skipped' in peers.postgres
+        ? `| the same, the API on PostgreSQL | not measured: ${peers.postgres.skipped} | | | | |`
+        : `| the same, the API on PostgreSQL (rounds of its own against the same BullMQ), jobs/s (p99 ms) | ${f(peers.postgres.warren.e2ePerSecond)} (${ms(peers.postgres.warren.e2eP99Ms)}) | ${f(peers.postgres.bullmqDurable.e2ePerSecond)} (${ms(peers.postgres.bullmqDurable.e2eP99Ms)}) | ${(peers.postgres.warren.e2ePerSecond / peers.postgres.bullmqDurable.e2ePerSecond).toFixed(2)} | (for the record) | |`,
       'skipped' in peers.bullmqMachine
         ? `| BullMQ on the machine's Redis | not measured: ${peers.bullmqMachine.skipped} | | | | |`
         : `| BullMQ on the machine's Redis (no persistence): enqueue / to stored result jobs/s (p99 ms) | | ${f(peers.bullmqMachine.enqueuePerSecond)} / ${f(peers.bullmqMachine.e2ePerSecond)} (${ms(peers.bullmqMachine.e2eP99Ms)}) | | | |`,
@@ -287,8 +300,9 @@ try {
     [`| peak RSS MiB: workers e2e (2 replicas + supervisor) | ${f(e2e.workerPeakRssMb)} | | | | |`],
   ].flat();
   const httpRounds = (r: HttpComparison) => r.rounds.map((x) => `${x.ratio.toFixed(2)} (p99 ${x.warrenP99Ms} ms)`).join(', ');
+  const peerRounds = (r: PeerComparison) => r.rounds.map((x) => x.ratio.toFixed(2)).join(', ');
   console.log(
-    `\n${rows.join('\n')}\n\nHTTP rounds, Warren/bare (the median one in the table): embedded ${httpRounds(http)}${'value' in httpPostgres ? `; PostgreSQL ${httpRounds(httpPostgres.value)}` : ''}\n\n${stepTable(sustained.embedded, 'embedded store')}${'skipped' in sustained.postgres ? '' : `\n\n${stepTable(sustained.postgres, 'PostgreSQL')}`}\n\n${results.machine.cpus} cpus (${results.machine.cpuModel}), node ${process.version}, RabbitMQ ${results.machine.rabbitmq}, ${results.seconds} s`,
+    `\n${rows.join('\n')}\n\nHTTP rounds, Warren/bare (the median one in the table): embedded ${httpRounds(http)}${'value' in httpPostgres ? `; PostgreSQL ${httpRounds(httpPostgres.value)}` : ''}\nPeers rounds, Warren/BullMQ to stored results (the median one in the table): embedded ${peerRounds(peers)}${'skipped' in peers.postgres ? '' : `; PostgreSQL ${peerRounds(peers.postgres)}`}\n\n${stepTable(sustained.embedded, 'embedded store')}${'skipped' in sustained.postgres ? '' : `\n\n${stepTable(sustained.postgres, 'PostgreSQL')}`}\n\n${results.machine.cpus} cpus (${results.machine.cpuModel}), node ${process.version}, RabbitMQ ${results.machine.rabbitmq}, ${results.seconds} s`,
   );
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(new URL('./results/latest.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);

@@ -3,7 +3,8 @@ import { Queue } from 'bullmq';
 import { pino } from 'pino';
 import { type ManagementClient, portAnswers } from '../../core/index.ts';
 import type { CompiledTopology } from '../../topology/index.ts';
-import { inOrder, medianRound, type Order, type Pair, runRounds } from '../lib/pair-rounds.ts';
+import { inOrder, medianRound, runRounds } from '../lib/pair-rounds.ts';
+import { withPgSchema } from '../lib/pg-schema.ts';
 import { startApi, startService, startWorkers, waitHttp } from '../lib/procs.ts';
 import { payload } from '../lib/raw-amqp.ts';
 import { startPrivateRedis } from '../lib/redis-server.ts';
@@ -77,9 +78,16 @@ interface PeerSide {
  * and latency come from the API's counters and its end-to-end histogram (acceptedAt is stamped by
  * the producer). Started and warmed here (opts.warmup jobs through the whole path, untimed).
  */
-export async function startWarrenPeer(url: string, mgmt: ManagementClient, compiled: CompiledTopology, port: number, opts: PeerOptions): Promise<PeerSide> {
+export async function startWarrenPeer(
+  url: string,
+  mgmt: ManagementClient,
+  compiled: CompiledTopology,
+  port: number,
+  opts: PeerOptions,
+  apiEnv: NodeJS.ProcessEnv = {},
+): Promise<PeerSide> {
   const base = `http://127.0.0.1:${port}`;
-  const api = startApi(url, port);
+  const api = startApi(url, port, apiEnv);
   const workers = startWorkers(url, 2, opts.concurrency, { DEMO_DELAY_MS: '0' });
   const stopServices = () => Promise.all([api.stop(), workers.stop()]);
   const { createProducer } = (await warren()).producer;
@@ -234,66 +242,113 @@ export interface PeerRound {
   ratio: number;
 }
 
-export interface PeersResult {
-  options: PeerOptions;
+/** Rounds of one Warren side against BullMQ on the durable Redis, and the round with the median ratio. */
+export interface PeerComparison {
   /** Warren's side of the round whose ratio is the median (as the pair sections report). */
   warren: PeerRun;
   /** BullMQ on a redis-server the bench started (appendonly yes, appendfsync everysec): the same round. */
   bullmqDurable: PeerRun;
-  /** Every round against the durable Redis, in the order run. */
+  /** Every round, in the order run. */
   rounds: PeerRound[];
+}
+
+export interface PeersResult extends PeerComparison {
+  options: PeerOptions;
+  /**
+   * The same rounds with the API on PostgreSQL (a schema of its own, dropped after) against the
+   * same BullMQ side, after the embedded store's rounds, or why not measured. For the record: the
+   * target is the default store's (`warren`).
+   */
+  postgres: PeerComparison | { skipped: string };
   /** BullMQ on the machine's Redis at 127.0.0.1:6379 as it runs (here: no persistence), one run, or why not. */
   bullmqMachine: PeerRun | { skipped: string };
 }
 
 /**
- * Warren's producer path and BullMQ on a durable private Redis, both started and warmed, then
- * `rounds` timed rounds (runRounds: BullMQ, the baseline, first in the first round, then
- * alternating, as in the pair sections); the round with the median ratio is reported
- * (medianRound). One run was not a measure: on this shared machine a side's figure moved by a
- * quarter between runs minutes apart. Then one run of BullMQ on the machine's Redis.
+ * `count` timed rounds of a Warren side against BullMQ (runRounds: BullMQ, the baseline, first in
+ * the first round, then alternating, as in the pair sections), reported by the round with the
+ * median ratio (medianRound).
  */
-export async function benchPeers(url: string, mgmt: ManagementClient, compiled: CompiledTopology, port: number, opts: PeerOptions): Promise<PeersResult> {
+async function compare(rounds: number, count: number, warrenSide: PeerSide, bullmqSide: PeerSide): Promise<PeerComparison> {
+  // Each round carries both sides' whole runs beside the two rates it is judged by.
+  const all = await runRounds(
+    rounds,
+    async (order) => {
+      const runs = await inOrder(
+        order,
+        () => bullmqSide.run(count),
+        () => warrenSide.run(count),
+      );
+      return { raw: runs.raw.e2ePerSecond, warren: runs.warren.e2ePerSecond, warrenRun: runs.warren, bullmqRun: runs.raw };
+    },
+    true,
+  );
+  const median = medianRound(all);
+  return {
+    warren: median.warrenRun,
+    bullmqDurable: median.bullmqRun,
+    rounds: all.map(
+      (r): PeerRound => ({
+        order: r.order === 'warren-first' ? 'warren-first' : 'bullmq-first',
+        warren: r.warrenRun,
+        bullmq: r.bullmqRun,
+        ratio: r.warren / r.raw,
+      }),
+    ),
+  };
+}
+
+/**
+ * Warren's producer path and BullMQ on a durable private Redis, both started and warmed, then
+ * `rounds` timed rounds (compare). One run was not a measure: on this shared machine a side's
+ * figure moved by a quarter between runs minutes apart. With a `databaseUrl`, the Warren side is
+ * then started again with the API on PostgreSQL (the first one stopped: both would consume the
+ * same queues) and compared with the same BullMQ side in as many rounds. Then one run of BullMQ on
+ * the machine's Redis.
+ */
+export async function benchPeers(
+  url: string,
+  mgmt: ManagementClient,
+  compiled: CompiledTopology,
+  port: number,
+  opts: PeerOptions,
+  databaseUrl?: string,
+): Promise<PeersResult> {
   let redisPort = 6391;
   while (await portAnswers(redisPort)) redisPort++;
   const redis = await startPrivateRedis(redisPort);
-  let all: Array<Pair & { warrenRun: PeerRun; bullmqRun: PeerRun; order?: Order }>;
+  let embedded: PeerComparison;
+  let postgres: PeerComparison | { skipped: string } = { skipped: 'no database URL given' };
   try {
     const warrenSide = await startWarrenPeer(url, mgmt, compiled, port, opts);
+    let bullmqSide: PeerSide;
     try {
-      const bullmqSide = await startBullmqPeer(redisPort, opts);
-      try {
-        // Each round carries both sides' whole runs beside the two rates it is judged by.
-        all = await runRounds(
-          opts.rounds,
-          async (order) => {
-            const runs = await inOrder(
-              order,
-              () => bullmqSide.run(opts.count),
-              () => warrenSide.run(opts.count),
-            );
-            return { raw: runs.raw.e2ePerSecond, warren: runs.warren.e2ePerSecond, warrenRun: runs.warren, bullmqRun: runs.raw };
-          },
-          true,
-        );
-      } finally {
+      bullmqSide = await startBullmqPeer(redisPort, opts);
+      embedded = await compare(opts.rounds, opts.count, warrenSide, bullmqSide).catch(async (err: unknown) => {
         await bullmqSide.stop();
-      }
+        throw err;
+      });
     } finally {
       await warrenSide.stop();
+    }
+    try {
+      if (databaseUrl) {
+        const onPg = await withPgSchema(databaseUrl, async (schema) => {
+          const pgSide = await startWarrenPeer(url, mgmt, compiled, port, opts, { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema });
+          try {
+            return await compare(opts.rounds, opts.count, pgSide, bullmqSide);
+          } finally {
+            await pgSide.stop();
+          }
+        });
+        postgres = 'value' in onPg ? onPg.value : onPg;
+      }
+    } finally {
+      await bullmqSide.stop();
     }
   } finally {
     await redis.stop();
   }
-  const rounds = all.map(
-    (r): PeerRound => ({
-      order: r.order === 'warren-first' ? 'warren-first' : 'bullmq-first',
-      warren: r.warrenRun,
-      bullmq: r.bullmqRun,
-      ratio: r.warren / r.raw,
-    }),
-  );
-  const median = medianRound(all);
   let bullmqMachine: PeerRun | { skipped: string } = { skipped: 'no Redis on 127.0.0.1:6379' };
   if (await portAnswers(6379)) {
     const machine = await startBullmqPeer(6379, opts);
@@ -303,5 +358,5 @@ export async function benchPeers(url: string, mgmt: ManagementClient, compiled: 
       await machine.stop();
     }
   }
-  return { options: opts, warren: median.warrenRun, bullmqDurable: median.bullmqRun, rounds, bullmqMachine };
+  return { options: opts, ...embedded, postgres, bullmqMachine };
 }
