@@ -333,6 +333,7 @@ export async function benchPeers(
     }
     try {
       if (databaseUrl) {
+        // For the record only: a failure here is reported in its place, and the embedded rounds stand.
         const onPg = await withPgSchema(databaseUrl, async (schema) => {
           const pgSide = await startWarrenPeer(url, mgmt, compiled, port, opts, { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema });
           try {
@@ -340,7 +341,7 @@ export async function benchPeers(
           } finally {
             await pgSide.stop();
           }
-        });
+        }).catch((err: unknown) => ({ skipped: `failed: ${err instanceof Error ? err.message : String(err)}` }));
         postgres = 'value' in onPg ? onPg.value : onPg;
       }
     } finally {
