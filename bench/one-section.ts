@@ -52,15 +52,7 @@ try {
       warmupSeconds: size.sustainedWarmupSeconds,
       connections: size.sustainedConnections,
     });
-  else if (which === 'peers')
-    result = await benchPeers(
-      url,
-      mgmt,
-      compiled,
-      3960,
-      { count: size.peerJobs, warmup: size.peerWarmupJobs, rounds: size.rounds, window: 256, concurrency: 50 },
-      process.env.BENCH_DATABASE_URL ?? DEFAULT_BENCH_DATABASE_URL,
-    );
+  else if (which === 'peers') result = await benchPeers(url, mgmt, compiled, 3960, size.peers, process.env.BENCH_DATABASE_URL ?? DEFAULT_BENCH_DATABASE_URL);
   else
     result = await benchHttp(url, { seconds: size.httpSeconds, warmupSeconds: size.httpWarmupSeconds, connections: 50, port: 3900, rounds: size.httpRounds });
   console.log(JSON.stringify(result, (_k, v) => (v === Number.POSITIVE_INFINITY ? '+Inf' : v), 2));

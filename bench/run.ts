@@ -169,16 +169,8 @@ try {
   );
   const peers = await section(
     'peers',
-    `${size.peerJobs} jobs of 256 B to stored results, 2 worker processes: producer.enqueue vs BullMQ queue.add on a durable private Redis, ${size.rounds} rounds alternating, the same with the API on PostgreSQL, then once on the machine's Redis`,
-    () =>
-      benchPeers(
-        url,
-        mgmt,
-        compiled,
-        3960,
-        { count: size.peerJobs, warmup: size.peerWarmupJobs, rounds: size.rounds, window: 256, concurrency: 50 },
-        databaseUrl,
-      ),
+    `${size.peers.count} jobs of 256 B to stored results, 2 worker processes: producer.enqueue vs BullMQ queue.add on a durable private Redis, ${size.rounds} rounds alternating, the same with the API on PostgreSQL, then once on the machine's Redis`,
+    () => benchPeers(url, mgmt, compiled, 3960, size.peers, databaseUrl),
   );
   const scaling = await section('scaling', '20 ms handler, concurrency 10, 1/2/4 replicas', () => benchScaling(url, size.scalingPerReplica, [1, 2, 4]));
 

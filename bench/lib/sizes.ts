@@ -1,9 +1,12 @@
+import type { PeerOptions } from '../sections/peers.ts';
+
 /** How much each section runs: the full run of record, or `--quick` for a check that it works. */
 export function benchSizes(quick: boolean) {
+  const rounds = quick ? 1 : 5;
   return {
     messages: quick ? 10_000 : 40_000,
     /** Rounds of each pair section (odd: the median round is reported). */
-    rounds: quick ? 1 : 5,
+    rounds,
     httpSeconds: quick ? 3 : 10,
     httpWarmupSeconds: quick ? 1 : 3,
     /** Rounds of each HTTP section, bare express and Warren alternating first (odd: the median round is reported). */
@@ -18,9 +21,11 @@ export function benchSizes(quick: boolean) {
     sustainedStepSeconds: quick ? 3 : 10,
     sustainedWarmupSeconds: quick ? 1 : 3,
     sustainedConnections: 100,
-    peerJobs: quick ? 5000 : 20_000,
-    /** Jobs through each side of the peers section before its timed run. */
-    peerWarmupJobs: quick ? 1000 : 10_000,
+    /**
+     * The peers section's options, the same for `npm run bench` and `one-section.ts peers`: jobs a
+     * timed run, jobs through each side before its timed runs, rounds, enqueue window, handlers.
+     */
+    peers: { count: quick ? 5000 : 20_000, warmup: quick ? 1000 : 10_000, rounds, window: 256, concurrency: 50 } satisfies PeerOptions,
   } as const;
 }
 
