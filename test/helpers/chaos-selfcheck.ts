@@ -7,15 +7,16 @@ import { runWarren } from './warren-process.ts';
 
 /**
  * Runs `warren chaos <scenario> --quick` against the deliberately unsafe topology (classic,
- * non-durable queues; slow workers, one handler slot each, two replicas) with `args` on top, and
+ * non-durable queues; slow workers, `delayMs` a job, one handler slot each, two replicas) with
+ * `args` on top, and
  * checks that it failed as a self-check must: a non-zero exit, one report, no harness errors,
  * something accepted and something lost, and the FAIL summary line. The loss must show as lost
  * requests, not as a harness that crashed or proved nothing. Returns the report.
  */
-export async function expectLoss(scenario: string, args: readonly string[], timeoutMs: number): Promise<ChaosReport> {
+export async function expectLoss(scenario: string, args: readonly string[], timeoutMs: number, delayMs = 300): Promise<ChaosReport> {
   const reportDir = mkdtempSync(join(tmpdir(), `warren-chaos-selfcheck-${scenario}-`));
   try {
-    const all = [scenario, '--quick', '--topology', 'test/fixtures/chaos-unsafe-topology.yaml', '--rate', '10', '--delay-ms', '300', ...args];
+    const all = [scenario, '--quick', '--topology', 'test/fixtures/chaos-unsafe-topology.yaml', '--rate', '10', '--delay-ms', String(delayMs), ...args];
     const run = await runWarren(['chaos', ...all, '--concurrency', '1', '--replicas', '2', '--report-dir', reportDir], { FORCE_COLOR: '0' }, timeoutMs, {
       interruptFirst: true,
     });
