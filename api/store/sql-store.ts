@@ -75,7 +75,12 @@ export class SqlResultStore implements ResultStore {
     this.accepts = byIds(
       `INSERT INTO requests (request_id, status) SELECT id, 'queued' FROM unnest($1::text[]) AS t(id) GROUP BY id ORDER BY id ON CONFLICT (request_id) DO NOTHING`,
     );
-    this.forgets = byIds(`DELETE FROM requests WHERE request_id = ANY($1::text[]) AND status = 'queued'`);
+    // The DELETE alone would lock rows as its scan finds them (a sequential scan: as written), so
+    // the rows are locked first, in request_id order, by the subquery.
+    this.forgets = byIds(
+      `DELETE FROM requests WHERE status = 'queued' AND request_id IN (
+         SELECT request_id FROM requests WHERE request_id = ANY($1::text[]) AND status = 'queued' ORDER BY request_id FOR UPDATE)`,
+    );
     this.results = new GroupCommit((inputs) => this.writeResults(inputs), STORE_BATCHES);
   }
 

@@ -410,6 +410,65 @@ for (const [first, second] of [
   });
 }
 
+/**
+ * A request whose publish failed is forgotten (its queued row deleted) in a batch that can run
+ * beside a results batch over the same ids: a publish answered as failed may still have reached
+ * the queue, and its result come back. The DELETE takes its rows in request_id order too, not in
+ * the order it finds them (a sequential scan finds them as they were written).
+ */
+lockOrder('a batch of forgets waiting on a row lock holds no row a batch of results needs', async () => {
+  const lockSchema = `warren_test_${randomBytes(4).toString('hex')}`;
+  const st = await within(OPEN_T, 'open store', openResultStore({ databaseUrl: PG_URL, databaseSchema: lockSchema, dataDir: '', logger }));
+  const gate = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${lockSchema}` });
+  await gate.connect();
+  const lockWaits = async () =>
+    Number(
+      (
+        await gate
+          .query(`SELECT pg_stat_clear_snapshot()`)
+          .then(() => gate.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ~ '^(INSERT INTO|DELETE FROM) requests'`))
+      ).rows[0].n,
+    );
+  try {
+    const tag = randomBytes(4).toString('hex');
+    const [g, m, z] = [`g-${tag}`, `m-${tag}`, `z-${tag}`];
+    // Written z first, then g and m: a scan in the table's order meets z before g.
+    await st.accept(z);
+    await Promise.all([g, m].map((r) => st.accept(r)));
+    // The gate holds g's row: a forget batch that reaches g waits there until the gate ends.
+    await gate.query('BEGIN');
+    await gate.query(`UPDATE requests SET updated_at = now() WHERE request_id = $1`, [g]);
+    const forgets = Promise.all([z, g, m].map((r) => st.forgetQueued(r)));
+    await waitFor('the forget batch waiting on the gate', async () => ((await lockWaits()) >= 1 ? true : undefined), 10_000, 20);
+    // Results for m and z: the upsert takes m, then z. Were z held by the waiting forget batch,
+    // the gate's end would let that batch go on to m, and each would wait on the other.
+    let resultsDone = false;
+    const results = Promise.all([m, z].map((r) => st.recordResult({ requestId: r, result: r, attempts: 1 }))).then(() => {
+      resultsDone = true;
+    });
+    const seen = await waitFor(
+      'the results batch written, or waiting on a lock',
+      async () => (resultsDone ? 'written' : (await lockWaits()) >= 2 ? 'waiting' : undefined),
+      10_000,
+      20,
+    );
+    await gate.query('ROLLBACK');
+    await within(T, 'both batches', Promise.all([forgets, results]));
+    assert.is(seen, 'written', 'the results batch waited on a row the forget batch held');
+    // g was forgotten; m and z were done before the forget reached them, and done rows stay.
+    assert.equal(
+      (await Promise.all([g, m, z].map((r) => st.get(r)))).map((r) => r?.status),
+      [undefined, 'done', 'done'],
+    );
+  } finally {
+    await gate.end().catch(() => undefined);
+    await st.close();
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS "${lockSchema}" CASCADE`).finally(() => c.end());
+  }
+});
+
 defineStoreSuite(pglite).run();
 defineStoreSuite(postgres).run();
 lockOrder.run();
