@@ -352,27 +352,67 @@ const postgres: Backend = {
  * stall and an error (seen in the sustained bench at 1500/s). Both write in request_id order.
  */
 const lockOrder = suite('store on PostgreSQL: accepts and results batches over the same ids do not deadlock');
+
+interface Gated {
+  st: ResultStore;
+  /** A third connection, on the store's schema: it holds a row in an open transaction. */
+  gate: pg.Client;
+  /** Statements of the store's batches (INSERT or DELETE on requests) now waiting on a lock. */
+  lockWaits: () => Promise<number>;
+}
+
+/** A store on PostgreSQL in a schema of its own and a gate connection beside it; both gone after. */
+async function withGate(test: (g: Gated) => Promise<void>): Promise<void> {
+  const lockSchema = `warren_test_${randomBytes(4).toString('hex')}`;
+  const st = await within(OPEN_T, 'open store', openResultStore({ databaseUrl: PG_URL, databaseSchema: lockSchema, dataDir: '', logger }));
+  const gate = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${lockSchema}` });
+  await gate.connect();
+  // Statistics views are snapshotted once per transaction: the gate (in one) would see none of it.
+  const lockWaits = async () =>
+    Number(
+      (
+        await gate
+          .query(`SELECT pg_stat_clear_snapshot()`)
+          .then(() => gate.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ~ '^(INSERT INTO|DELETE FROM) requests'`))
+      ).rows[0].n,
+    );
+  try {
+    await test({ st, gate, lockWaits });
+  } finally {
+    await gate.end().catch(() => undefined);
+    await st.close();
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS "${lockSchema}" CASCADE`).finally(() => c.end());
+  }
+}
+
+/**
+ * Starts the second batch while the first waits on the gate, and tells whether it was written
+ * or came to wait on a lock as well (a row the first batch holds): 'written' or 'waiting'.
+ */
+async function secondBatch(label: string, lockWaits: () => Promise<number>, start: () => Promise<unknown>) {
+  let done = false;
+  const batch = start().then(() => {
+    done = true;
+  });
+  const seen = await waitFor(
+    `the ${label} batch written, or waiting on a lock`,
+    async () => (done ? 'written' : (await lockWaits()) >= 2 ? 'waiting' : undefined),
+    10_000,
+    20,
+  );
+  return { seen, batch };
+}
+
 for (const [first, second] of [
   ['results', 'accepts'],
   ['accepts', 'results'],
 ] as const) {
-  lockOrder(`a batch of ${first} waiting on a row lock holds no row a batch of ${second} needs`, async () => {
-    const lockSchema = `warren_test_${randomBytes(4).toString('hex')}`;
-    const st = await within(OPEN_T, 'open store', openResultStore({ databaseUrl: PG_URL, databaseSchema: lockSchema, dataDir: '', logger }));
-    const gate = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${lockSchema}` });
-    await gate.connect();
-    const write = (kind: 'accepts' | 'results', ids: string[]) =>
-      kind === 'accepts' ? Promise.all(ids.map((r) => st.accept(r))) : Promise.all(ids.map((r) => st.recordResult({ requestId: r, result: r, attempts: 1 })));
-    // Statistics views are snapshotted once per transaction: the gate (in one) would see none of it.
-    const lockWaits = async () =>
-      Number(
-        (
-          await gate
-            .query(`SELECT pg_stat_clear_snapshot()`)
-            .then(() => gate.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO requests%'`))
-        ).rows[0].n,
-      );
-    try {
+  lockOrder(`a batch of ${first} waiting on a row lock holds no row a batch of ${second} needs`, () =>
+    withGate(async ({ st, gate, lockWaits }) => {
+      const write = (kind: 'accepts' | 'results', ids: string[]) =>
+        kind === 'accepts' ? Promise.all(ids.map((r) => st.accept(r))) : Promise.all(ids.map((r) => st.recordResult({ requestId: r, result: r, attempts: 1 })));
       const tag = randomBytes(4).toString('hex');
       const [g, m, z] = [`g-${tag}`, `m-${tag}`, `z-${tag}`];
       // The gate holds g's row uncommitted: a batch that inserts g waits there until it ends.
@@ -383,31 +423,16 @@ for (const [first, second] of [
       await waitFor(`the ${first} batch waiting on the gate`, async () => ((await lockWaits()) >= 1 ? true : undefined), 10_000, 20);
       // The second, [m, z]: it takes m, then needs z. Were z held by the waiting first batch, the
       // gate's end would let that one go on to m, and each would wait on the other.
-      let secondDone = false;
-      const secondBatch = write(second, [m, z]).then(() => {
-        secondDone = true;
-      });
-      const seen = await waitFor(
-        `the ${second} batch written, or waiting on a lock`,
-        async () => (secondDone ? 'written' : (await lockWaits()) >= 2 ? 'waiting' : undefined),
-        10_000,
-        20,
-      );
+      const { seen, batch } = await secondBatch(second, lockWaits, () => write(second, [m, z]));
       await gate.query('ROLLBACK');
-      await within(T, 'both batches', Promise.all([firstBatch, secondBatch]));
+      await within(T, 'both batches', Promise.all([firstBatch, batch]));
       assert.is(seen, 'written', `the ${second} batch waited on a row the ${first} batch held`);
       assert.equal(
         (await Promise.all([g, m, z].map((r) => st.get(r)))).map((r) => r?.status),
         first === 'accepts' ? ['queued', 'done', 'done'] : ['done', 'done', 'done'],
       );
-    } finally {
-      await gate.end().catch(() => undefined);
-      await st.close();
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS "${lockSchema}" CASCADE`).finally(() => c.end());
-    }
-  });
+    }),
+  );
 }
 
 /**
@@ -416,20 +441,8 @@ for (const [first, second] of [
  * the queue, and its result come back. The DELETE takes its rows in request_id order too, not in
  * the order it finds them (a sequential scan finds them as they were written).
  */
-lockOrder('a batch of forgets waiting on a row lock holds no row a batch of results needs', async () => {
-  const lockSchema = `warren_test_${randomBytes(4).toString('hex')}`;
-  const st = await within(OPEN_T, 'open store', openResultStore({ databaseUrl: PG_URL, databaseSchema: lockSchema, dataDir: '', logger }));
-  const gate = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${lockSchema}` });
-  await gate.connect();
-  const lockWaits = async () =>
-    Number(
-      (
-        await gate
-          .query(`SELECT pg_stat_clear_snapshot()`)
-          .then(() => gate.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ~ '^(INSERT INTO|DELETE FROM) requests'`))
-      ).rows[0].n,
-    );
-  try {
+lockOrder('a batch of forgets waiting on a row lock holds no row a batch of results needs', () =>
+  withGate(async ({ st, gate, lockWaits }) => {
     const tag = randomBytes(4).toString('hex');
     const [g, m, z] = [`g-${tag}`, `m-${tag}`, `z-${tag}`];
     // Written z first, then g and m: a scan in the table's order meets z before g.
@@ -442,32 +455,19 @@ lockOrder('a batch of forgets waiting on a row lock holds no row a batch of resu
     await waitFor('the forget batch waiting on the gate', async () => ((await lockWaits()) >= 1 ? true : undefined), 10_000, 20);
     // Results for m and z: the upsert takes m, then z. Were z held by the waiting forget batch,
     // the gate's end would let that batch go on to m, and each would wait on the other.
-    let resultsDone = false;
-    const results = Promise.all([m, z].map((r) => st.recordResult({ requestId: r, result: r, attempts: 1 }))).then(() => {
-      resultsDone = true;
-    });
-    const seen = await waitFor(
-      'the results batch written, or waiting on a lock',
-      async () => (resultsDone ? 'written' : (await lockWaits()) >= 2 ? 'waiting' : undefined),
-      10_000,
-      20,
+    const { seen, batch } = await secondBatch('results', lockWaits, () =>
+      Promise.all([m, z].map((r) => st.recordResult({ requestId: r, result: r, attempts: 1 }))),
     );
     await gate.query('ROLLBACK');
-    await within(T, 'both batches', Promise.all([forgets, results]));
+    await within(T, 'both batches', Promise.all([forgets, batch]));
     assert.is(seen, 'written', 'the results batch waited on a row the forget batch held');
     // g was forgotten; m and z were done before the forget reached them, and done rows stay.
     assert.equal(
       (await Promise.all([g, m, z].map((r) => st.get(r)))).map((r) => r?.status),
       [undefined, 'done', 'done'],
     );
-  } finally {
-    await gate.end().catch(() => undefined);
-    await st.close();
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS "${lockSchema}" CASCADE`).finally(() => c.end());
-  }
-});
+  }),
+);
 
 defineStoreSuite(pglite).run();
 defineStoreSuite(postgres).run();
